@@ -50,13 +50,15 @@ def test_matches_torch_optim(name, ak_cls, torch_cls, kwargs, dtype, impl, sched
         if sa:
             sa.step()
             sb.step()
-    _compare(oa, ob, pa, pb, dtype)
+    # Free-running fp32 paths round differently at every step; over 100 steps that
+    # drift reaches a few 1e-6. Single steps are held to 1e-6 in the re-synced test.
+    _compare(oa, ob, pa, pb, dtype, scale=1.0 if dtype == torch.float64 else 10.0)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
 @pytest.mark.parametrize("name,ak_cls,torch_cls,kwargs", CONFIGS, ids=[c[0] for c in CONFIGS])
-def test_low_precision_matches_torch_when_resynced(name, ak_cls, torch_cls, kwargs, dtype, impl):
+def test_each_step_matches_torch_when_resynced(name, ak_cls, torch_cls, kwargs, dtype, impl):
     pa, oa, pb, ob = _pair(ak_cls, torch_cls, kwargs, dtype, impl)
     gen = torch.Generator().manual_seed(2)
     for step in range(30):

@@ -34,6 +34,6 @@ def make_params(dtype, seed=0, shapes=((5, 3), (3,), (), (0,), (2, 2, 3))):
 def set_grads(params_lists, gen):
     """The same fresh random gradient for the matching tensor of each list."""
     for ps in zip(*params_lists):
-        g = torch.randn(ps[0].shape, generator=gen, dtype=torch.float64) + 0.3 * ps[0].double()
+        g = torch.randn(ps[0].shape, generator=gen, dtype=torch.float64) + 0.3 * ps[0].detach().double()
         for p in ps:
             p.grad = g.to(p.dtype)

@@ -75,12 +75,16 @@ class _Base(torch.optim.Optimizer):
         _checks.check_decay(group["decay"])
         _checks.check_choice(group["impl"], "impl", kernels.IMPLS)
 
+    # torch.optim.Adam raises RuntimeError for sparse gradients; torch.optim.SGD accepts them.
+    _sparse_error = ValueError
+
     def _grads(self, group):
-        """Params with a gradient and their gradients; sparse gradients raise like torch."""
+        """Params with a gradient and their gradients; sparse gradients are refused."""
         params = [p for p in group["params"] if p.grad is not None]
         for p in params:
             if p.grad.is_sparse:
-                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+                raise self._sparse_error(f"{type(self).__name__} does not support sparse gradients "
+                                         "(p.grad.is_sparse); use dense gradients or torch.optim.SparseAdam")
         return params, [p.grad for p in params]
 
     def _decay_terms(self, group):
@@ -152,6 +156,8 @@ class Adam(_Base):
                         fused=fused, decoupled_weight_decay=decay == "decoupled", decay=decay)
         super().__init__(params, defaults, impl=impl, foreach=foreach, fused=fused,
                          differentiable=differentiable)
+
+    _sparse_error = RuntimeError
 
     def _default_decay(self, group):
         return "decoupled" if group.get("decoupled_weight_decay") else "l2"
