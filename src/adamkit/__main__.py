@@ -1,0 +1,5 @@
+import sys
+
+from adamkit.lab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,132 @@
+"""The demo's figures (matplotlib, no display needed). Each function saves one PNG."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 9,
+                     "axes.titlesize": 10, "legend.fontsize": 8})
+
+
+def colors(names):
+    """One fixed color per optimizer, the same in every figure."""
+    palette = plt.get_cmap("tab10").colors
+    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+
+
+def _spans_decades(values):
+    values = np.asarray([v for v in values if np.isfinite(v) and v > 0])
+    return values.size and values.max() / values.min() > 30
+
+
+def _panels(results, height=3.6):
+    names = list(results["studies"])
+    fig, axes = plt.subplots(1, len(names), figsize=(5.6 * len(names), height), squeeze=False)
+    return fig, dict(zip(names, axes[0]))
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def loss_curves(results, path):
+    """Train (solid) and test (dashed) MSE against the step, one panel per study."""
+    fig, axes = _panels(results)
+    for name, ax in axes.items():
+        study = results["studies"][name]
+        palette = colors(study["runs"])
+        everything = []
+        for opt, run in study["runs"].items():
+            h = run["history"]
+            steps = np.arange(1, len(h["train_loss"]) + 1)
+            ax.plot(steps, h["train_loss"], color=palette[opt], lw=1.4, label=run["label"])
+            ax.plot(steps, h["test_loss"], color=palette[opt], lw=1.0, ls="--")
+            everything += h["train_loss"] + h["test_loss"]
+        if _spans_decades(everything):
+            ax.set_yscale("log")
+        ax.set_xscale("log")
+        ax.set_title(f"{study['title']}\nsolid: train, dashed: test")
+        ax.set_xlabel("step (full-batch updates)")
+        ax.set_ylabel("mean squared error")
+        ax.legend(loc="best")
+    _save(fig, path)
+
+
+def fits(results, data, path):
+    """The training points, the truth and each optimizer's fitted curve."""
+    fig, axes = _panels(results)
+    for name, ax in axes.items():
+        study, d = results["studies"][name], data[name]
+        palette = colors(study["runs"])
+        ax.scatter(d.x_train[:, 0], d.y_train[:, 0], s=12, color="0.35", label="training points", zorder=3)
+        grid = np.linspace(d.x_train.min(), d.x_train.max(), 400)[:, None]
+        for opt, run in study["runs"].items():
+            pred = d.features(grid) @ np.asarray(run["w"])[:, None] + run["b"]
+            ax.plot(grid[:, 0], pred[:, 0], color=palette[opt], lw=1.4, label=run["label"])
+        truth = 2 * grid[:, 0] if name == "line" else np.sin(np.pi * grid[:, 0])
+        ax.plot(grid[:, 0], truth, color="k", ls=":", lw=1.5, label="truth")
+        low, high = d.y_train.min(), d.y_train.max()
+        ax.set_ylim(low - 0.3 * (high - low), high + 0.3 * (high - low))
+        ax.set_title(study["title"])
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.legend(loc="best", ncol=2)
+    _save(fig, path)
+
+
+def weight_norms(results, path):
+    """‖w‖₂ of the weights (bias excluded) against the step."""
+    fig, axes = _panels(results)
+    for name, ax in axes.items():
+        study = results["studies"][name]
+        palette = colors(study["runs"])
+        for opt, run in study["runs"].items():
+            norms = run["history"]["weight_norm"]
+            ax.plot(np.arange(1, len(norms) + 1), norms, color=palette[opt], lw=1.4, label=run["label"])
+        ax.set_xscale("log")
+        ax.set_title(study["title"])
+        ax.set_xlabel("step (full-batch updates)")
+        ax.set_ylabel("weight norm ‖w‖₂")
+        ax.legend(loc="best")
+    _save(fig, path)
+
+
+def final_test_loss(results, path):
+    """Final test MSE per optimizer, one bar chart per study."""
+    fig, axes = _panels(results, height=3.0)
+    for name, ax in axes.items():
+        study = results["studies"][name]
+        palette = colors(study["runs"])
+        labels = [run["label"] + (f"\nwd={run['weight_decay']:g}" if run["decay"] else "")
+                  for run in study["runs"].values()]
+        values = [run["history"]["test_loss"][-1] for run in study["runs"].values()]
+        y = np.arange(len(labels))
+        ax.barh(y, values, color=[palette[o] for o in study["runs"]])
+        for yi, v in zip(y, values):
+            ax.text(v, yi, f" {v:.3g}", va="center", fontsize=8)
+        ax.set_yticks(y, labels)
+        ax.invert_yaxis()
+        ax.set_xlim(0, max(values) * 1.25 if np.isfinite(max(values)) else 1)
+        ax.set_xlabel("final test MSE (lower is better)")
+        ax.set_title(study["title"])
+    _save(fig, path)
+
+
+def coefficients(results, study_name, path):
+    """Each optimizer's fitted coefficient per polynomial degree."""
+    study = results["studies"][study_name]
+    palette = colors(study["runs"])
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    for opt, run in study["runs"].items():
+        w = np.asarray(run["w"])
+        ax.plot(np.arange(1, w.size + 1), w, "o-", ms=3, lw=1, color=palette[opt], label=run["label"])
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xlabel("degree k (coefficient of xᵏ)")
+    ax.set_ylabel("fitted coefficient")
+    ax.set_title(f"{study['title']}: fitted coefficients")
+    ax.legend(loc="best", ncol=2)
+    _save(fig, path)
