@@ -22,7 +22,7 @@ CONFIGS = [
     ("adamw-amsgrad", ak.AdamW, torch.optim.AdamW, dict(lr=1e-2, weight_decay=0.3, amsgrad=True, maximize=True)),
 ]
 
-IMPLS = ["reference", "foreach"]
+IMPLS = ["reference", "foreach", "fused"]
 DECAYS = ["l2", "l1", "decoupled", "independent"]
 
 

@@ -15,6 +15,7 @@ import torch
 from adamkit import _checks, rules
 from adamkit.torch import kernels
 
+_STATE_DTYPES = (None, torch.float32, torch.bfloat16, torch.float16, torch.float64)
 _TORCH_FLAGS = dict(foreach=None, maximize=False, capturable=False, differentiable=False, fused=None)
 
 
@@ -23,11 +24,11 @@ def _plain(x):
     return x.item() if isinstance(x, torch.Tensor) else x
 
 
-def _eta(group):
+def _eta(group, lr):
     lr0 = group.get("initial_lr")
     if lr0 is None or _plain(lr0) == 0:
         return 1.0
-    return _plain(group["lr"]) / _plain(lr0)
+    return lr / lr0
 
 
 class _Base(torch.optim.Optimizer):
@@ -87,9 +88,14 @@ class _Base(torch.optim.Optimizer):
                                          "(p.grad.is_sparse); use dense gradients or torch.optim.SparseAdam")
         return params, [p.grad for p in params]
 
-    def _decay_terms(self, group):
-        lr = _plain(group["lr"])
-        return lr, rules.decay_terms(group["decay"], _plain(group["weight_decay"]), lr, _eta(group))
+    def _impl(self, group, params):
+        return kernels.resolve(group["impl"], params)
+
+    def _decay_terms(self, group, impl):
+        """``lr`` and ``(l2, l1, shrink)``; tensors stay on the device for Triton (no host sync)."""
+        lr = group["lr"] if impl == "triton" else _plain(group["lr"])
+        wd = _plain(group["weight_decay"])
+        return lr, rules.decay_terms(group["decay"], wd, lr, _eta(group, lr))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -124,10 +130,11 @@ class SGD(_Base):
         _checks.check_sgd(group["momentum"], group["dampening"], group["nesterov"])
 
     def _update_group(self, group, params, grads):
-        lr, (l2, l1, shrink) = self._decay_terms(group)
+        impl = self._impl(group, params)
+        lr, (l2, l1, shrink) = self._decay_terms(group, "sgd")  # SGD kernels take Python scalars
         momentum = group["momentum"]
         bufs = [self.state[p].get("momentum_buffer") for p in params] if momentum else [None] * len(params)
-        bufs = kernels.get(kernels.resolve(group["impl"], params)).sgd(
+        bufs = kernels.get(impl).sgd(
             params, grads, bufs, lr=lr, momentum=momentum, dampening=group["dampening"],
             nesterov=group["nesterov"], l2=l2, l1=l1, shrink=shrink, maximize=group["maximize"])
         if momentum:
@@ -145,7 +152,7 @@ class Adam(_Base):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False, decay=None,
-                 impl="auto"):
+                 impl="auto", state_dtype=None):
         if isinstance(lr, torch.Tensor) and lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
         _checks.check_betas(betas)
@@ -153,7 +160,8 @@ class Adam(_Base):
         defaults = dict(lr=lr, betas=tuple(_plain(b) for b in betas), eps=eps,
                         weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
                         foreach=foreach, capturable=capturable, differentiable=differentiable,
-                        fused=fused, decoupled_weight_decay=decay == "decoupled", decay=decay)
+                        fused=fused, decoupled_weight_decay=decay == "decoupled", decay=decay,
+                        state_dtype=state_dtype)
         super().__init__(params, defaults, impl=impl, foreach=foreach, fused=fused,
                          differentiable=differentiable)
 
@@ -166,6 +174,17 @@ class Adam(_Base):
         super()._check_group(group)
         _checks.check_betas(group["betas"])
         _checks.check_eps(group["eps"])
+        _checks.check_choice(group.get("state_dtype"), "state_dtype", _STATE_DTYPES)
+
+    def _impl(self, group, params):
+        impl = super()._impl(group, params)
+        dtype = group.get("state_dtype")
+        if dtype is None or all(p.dtype == dtype for p in params) or impl in ("reference", "triton"):
+            return impl
+        if group["impl"] == "auto":
+            return "reference"
+        raise ValueError(f"impl={impl!r} keeps states in the param dtype; state_dtype={dtype} "
+                         "needs impl='triton' or 'reference'")
 
     def state_dict(self):
         # Keep torch's flag in step with the mode so the dict loads into torch.optim.
@@ -173,22 +192,29 @@ class Adam(_Base):
             group["decoupled_weight_decay"] = group["decay"] == "decoupled"
         return super().state_dict()
 
-    def _state(self, p, amsgrad):
+    def _state(self, p, group, step_device):
         state = self.state[p]
+        dtype = group.get("state_dtype") or p.dtype
         if not state:
-            state["step"] = torch.tensor(0.0, dtype=torch.float32)
-            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        if amsgrad and "max_exp_avg_sq" not in state:
-            state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["step"] = torch.tensor(0.0, dtype=torch.float32, device=step_device)
+            state["exp_avg"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+        elif state["step"].device != step_device:  # e.g. a checkpoint from another impl
+            state["step"] = state["step"].to(step_device)
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:
+            state["max_exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
         return state
 
     def _update_group(self, group, params, grads):
-        lr, (l2, l1, shrink) = self._decay_terms(group)
+        impl = self._impl(group, params)
+        kernel = kernels.get(impl)
+        lr, (l2, l1, shrink) = self._decay_terms(group, impl)
         amsgrad = group["amsgrad"]
-        states = [self._state(p, amsgrad) for p in params]
+        on_device = getattr(kernel, "STEP_ON_DEVICE", False) or group["capturable"]
+        cpu = torch.device("cpu")
+        states = [self._state(p, group, p.device if on_device else cpu) for p in params]
         beta1, beta2 = group["betas"]
-        kernels.get(kernels.resolve(group["impl"], params)).adam(
+        kernel.adam(
             params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
             [s["max_exp_avg_sq"] for s in states] if amsgrad else [], [s["step"] for s in states],
             lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"], l2=l2, l1=l1, shrink=shrink,
@@ -201,10 +227,10 @@ class AdamW(Adam):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, *, maximize=False, foreach=None, capturable=False,
-                 differentiable=False, fused=None, decay="decoupled", impl="auto"):
+                 differentiable=False, fused=None, decay="decoupled", impl="auto", state_dtype=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
                          maximize=maximize, capturable=capturable, differentiable=differentiable,
-                         fused=fused, decay=decay, impl=impl)
+                         fused=fused, decay=decay, impl=impl, state_dtype=state_dtype)
 
     def _default_decay(self, group):
         return "decoupled"

@@ -1,0 +1,158 @@
+"""One Triton launch updates every tensor of a (device, dtype) bucket.
+
+A device-side table holds, per tensor, the addresses of param, grad, exp_avg,
+exp_avg_sq, max_exp_avg_sq and step, and a cumulative count of blocks; each program
+finds its tensor by binary search over that count, so any mix of sizes (empty,
+scalar, huge) shares one launch. Math is fp32 whatever the storage dtype; lr,
+shrink and step may live on the device, so a step never syncs with the host and can
+be captured in a CUDA graph.
+
+On the CPU it runs under ``TRITON_INTERPRET=1`` (Triton's interpreter), which is how
+CI tests it. Tensors must be non-overlapping and dense with matching strides
+(channels-last is fine); any other tensor goes through the reference kernel.
+"""
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+from adamkit.torch.kernels import foreach, reference, split_by_layout
+
+BLOCK = 2048
+_TL = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16,
+       torch.float64: tl.float64}
+_ROWS = 6  # p, g, m, v, vmax, step
+
+
+@triton.jit
+def _adam_kernel(table, cum, n_tensors, lr_ptr, lr_val, shrink_ptr, shrink_val,
+                 beta1, beta2, log2_beta1, log2_beta2, eps, l2, l1,
+                 P_DTYPE: tl.constexpr, S_DTYPE: tl.constexpr, LOG_T: tl.constexpr,
+                 LR_ON_DEVICE: tl.constexpr, SHRINK_ON_DEVICE: tl.constexpr, HAS_SHRINK: tl.constexpr,
+                 AMSGRAD: tl.constexpr, MAXIMIZE: tl.constexpr, HAS_L2: tl.constexpr, HAS_L1: tl.constexpr,
+                 BLOCK: tl.constexpr):
+    pid = tl.program_id(0).to(tl.int64)
+    # Largest t with cum[t] <= pid: the tensor this block belongs to.
+    lo = pid * 0
+    hi = lo + n_tensors
+    for _ in tl.static_range(LOG_T):
+        mid = (lo + hi) // 2
+        take = tl.load(cum + mid) <= pid
+        lo = tl.where(take, mid, lo)
+        hi = tl.where(take, hi, mid)
+    row = table + lo * 6
+    n = tl.load(cum + n_tensors + 1 + lo)  # sizes follow the cumulative counts
+    offs = (pid - tl.load(cum + lo)) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    p_ptr = tl.load(row + 0).to(tl.pointer_type(P_DTYPE))
+    g_ptr = tl.load(row + 1).to(tl.pointer_type(P_DTYPE))
+    m_ptr = tl.load(row + 2).to(tl.pointer_type(S_DTYPE))
+    v_ptr = tl.load(row + 3).to(tl.pointer_type(S_DTYPE))
+    step = tl.load(tl.load(row + 5).to(tl.pointer_type(tl.float32)))
+
+    lr = tl.load(lr_ptr).to(tl.float32) if LR_ON_DEVICE else lr_val
+    p = tl.load(p_ptr + offs, mask=mask).to(tl.float32)
+    g = tl.load(g_ptr + offs, mask=mask).to(tl.float32)
+    m = tl.load(m_ptr + offs, mask=mask).to(tl.float32)
+    v = tl.load(v_ptr + offs, mask=mask).to(tl.float32)
+    if MAXIMIZE:
+        g = -g
+    if HAS_L2:
+        g += l2 * p
+    if HAS_L1:
+        g += l1 * tl.where(p > 0, 1.0, tl.where(p < 0, -1.0, 0.0))
+    if HAS_SHRINK:
+        p *= tl.load(shrink_ptr).to(tl.float32) if SHRINK_ON_DEVICE else shrink_val
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    bias1 = 1 - tl.exp2(step * log2_beta1)
+    bias2 = 1 - tl.exp2(step * log2_beta2)
+    if AMSGRAD:
+        vmax_ptr = tl.load(row + 4).to(tl.pointer_type(S_DTYPE))
+        vmax = tl.maximum(tl.load(vmax_ptr + offs, mask=mask).to(tl.float32), v)
+        tl.store(vmax_ptr + offs, vmax.to(S_DTYPE), mask=mask)
+        denom = tl.sqrt(vmax) / tl.sqrt(bias2) + eps
+    else:
+        denom = tl.sqrt(v) / tl.sqrt(bias2) + eps
+    p -= (lr / bias1) * m / denom
+    tl.store(p_ptr + offs, p.to(P_DTYPE), mask=mask)
+    tl.store(m_ptr + offs, m.to(S_DTYPE), mask=mask)
+    tl.store(v_ptr + offs, v.to(S_DTYPE), mask=mask)
+
+
+def _log2(beta):
+    return math.log2(beta) if beta > 0 else -1e30  # beta**step = 0 for beta = 0
+
+
+_tables = {}
+
+
+def _table(device, tensors_by_row):
+    """(table, cum_and_sizes) on ``device`` for these tensors, cached by their addresses."""
+    key = (device, tuple(t.data_ptr() if t is not None else 0 for row in tensors_by_row for t in row),
+           tuple(t.numel() for t in tensors_by_row[0]))
+    cached = _tables.get(key)
+    if cached is None:
+        rows = [[t.data_ptr() if t is not None else 0 for t in ts] for ts in zip(*tensors_by_row)]
+        sizes = [p.numel() for p in tensors_by_row[0]]
+        cum = [0]
+        for n in sizes:
+            cum.append(cum[-1] + -(-n // BLOCK))
+        table = torch.tensor(rows, dtype=torch.int64).to(device)
+        counts = torch.tensor(cum + sizes, dtype=torch.int64).to(device)
+        if len(_tables) > 64:  # addresses change when grads are re-allocated: keep the cache small
+            _tables.clear()
+        cached = _tables[key] = (table, counts, cum[-1])
+    return cached
+
+
+def _scalar_arg(x, device):
+    """(pointer, value, on_device) for a float or a one-element tensor."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device=device, dtype=torch.float32, non_blocking=True), 0.0, True
+    return None, float(x), False
+
+
+def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1, beta2,
+         eps, l2, l1, shrink, amsgrad, maximize):
+    vmaxes = max_exp_avg_sqs if amsgrad else [None] * len(params)
+    flat, rest = split_by_layout(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
+    if rest:
+        pick = lambda ts: [ts[i] for i in rest] if ts else ts  # noqa: E731
+        reference.adam(pick(params), pick(grads), pick(exp_avgs), pick(exp_avg_sqs), pick(max_exp_avg_sqs),
+                       pick(steps), lr=_plain(lr), beta1=beta1, beta2=beta2, eps=eps, l2=l2, l1=l1,
+                       shrink=_plain(shrink), amsgrad=amsgrad, maximize=maximize)
+    buckets = {}
+    for i in flat:
+        buckets.setdefault((params[i].device, params[i].dtype, exp_avgs[i].dtype), []).append(i)
+    for (device, p_dtype, s_dtype), idx in buckets.items():
+        rows = [[params[i] for i in idx], [grads[i] for i in idx], [exp_avgs[i] for i in idx],
+                [exp_avg_sqs[i] for i in idx], [vmaxes[i] for i in idx], [steps[i] for i in idx]]
+        for s in rows[5]:
+            if s.device != device or s.dtype != torch.float32:
+                raise ValueError("impl='triton' keeps each state['step'] as a float32 tensor on the "
+                                 f"param's device; got {s.dtype} on {s.device}")
+        torch._foreach_add_(rows[5], 1)
+        table, counts, blocks = _table(device, rows)
+        if blocks == 0:
+            continue
+        lr_ptr, lr_val, lr_dev = _scalar_arg(lr, device)
+        shrink_ptr, shrink_val, shrink_dev = _scalar_arg(shrink, device)
+        _adam_kernel[(blocks,)](
+            table, counts, len(idx), lr_ptr if lr_dev else table, lr_val,
+            shrink_ptr if shrink_dev else table, shrink_val, float(beta1), float(beta2), _log2(beta1),
+            _log2(beta2), float(eps), float(l2), float(l1), P_DTYPE=_TL[p_dtype], S_DTYPE=_TL[s_dtype],
+            LOG_T=max(1, math.ceil(math.log2(len(idx) + 1))), LR_ON_DEVICE=lr_dev,
+            SHRINK_ON_DEVICE=shrink_dev, HAS_SHRINK=shrink_dev or shrink_val != 1.0, AMSGRAD=amsgrad,
+            MAXIMIZE=maximize, HAS_L2=l2 != 0, HAS_L1=l1 != 0, BLOCK=BLOCK, num_warps=8)
+
+
+def _plain(x):
+    return x.item() if isinstance(x, torch.Tensor) else x
+
+
+def sgd(params, grads, momentum_buffers, **kwargs):
+    """SGD is one or two passes of simple arithmetic: torch's foreach ops already stream it."""
+    return foreach.sgd(params, grads, momentum_buffers, **kwargs)

@@ -1,0 +1,162 @@
+"""Fast kernels (fused, triton) against the reference kernel, on params and state, many steps.
+
+Without a GPU the Triton kernel runs in Triton's interpreter (see conftest.py).
+"""
+
+import itertools
+
+import pytest
+import torch
+
+import adamkit.torch as ak
+from tolerances import assert_close
+from torch_configs import DECAYS
+
+pytest.importorskip("triton")
+
+# Odd sizes, one element, empty, scalars, a multi-block tensor (> 2048), dozens of tensors.
+SHAPES = [(7, 3), (1,), (0,), (), (5000,), (3, 0, 2), (17,), (4, 1, 3)] + [(i % 5 + 1, i % 3 + 2) for i in range(30)]
+FAST = ["fused", "triton"]
+
+
+def _pair(dtype, impl, seed=0, shapes=SHAPES, **kwargs):
+    g = torch.Generator().manual_seed(seed)
+    base = [torch.randn(s, generator=g).to(dtype) for s in shapes]
+    fast = [p.clone().requires_grad_() for p in base]
+    ref = [p.clone().requires_grad_() for p in base]
+    return fast, ak.AdamW(fast, impl=impl, **kwargs), ref, ak.AdamW(ref, impl="reference", **kwargs)
+
+
+def _grads(fast, ref, gen):
+    for a, b in zip(fast, ref):
+        g = torch.randn(a.shape, generator=gen).to(a.dtype)
+        a.grad, b.grad = g.clone(), g.clone()
+
+
+def _check(fast, opt_f, ref, opt_r, dtype, scale=1.0):
+    for i, (a, b) in enumerate(zip(fast, ref)):
+        assert a.dtype == b.dtype
+        assert_close(a.detach(), b.detach(), dtype, scale, msg=f"param {i}")
+        for key, value in opt_r.state[b].items():
+            assert_close(opt_f.state[a][key].cpu(), value.cpu(), dtype if key != "step" else torch.float32,
+                         scale, msg=f"{key} of param {i}")
+
+
+CASES = list(itertools.product(FAST, DECAYS, [False, True], [False, True]))
+
+
+@pytest.mark.parametrize("impl,decay,amsgrad,maximize", CASES)
+def test_fp32_matches_reference_over_many_steps(impl, decay, amsgrad, maximize):
+    fast, opt_f, ref, opt_r = _pair(torch.float32, impl, lr=1e-2, weight_decay=0.1, decay=decay,
+                                    amsgrad=amsgrad, maximize=maximize)
+    sched_f = torch.optim.lr_scheduler.CosineAnnealingLR(opt_f, 40)
+    sched_r = torch.optim.lr_scheduler.CosineAnnealingLR(opt_r, 40)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(40):
+        _grads(fast, ref, gen)
+        opt_f.step()
+        opt_r.step()
+        sched_f.step()
+        sched_r.step()
+    # Free-running fp32 paths round differently each step (see test_torch_vs_torch_optim).
+    _check(fast, opt_f, ref, opt_r, torch.float32, scale=10.0)
+
+
+def _resynced_run(fast, opt_f, ref, opt_r, dtype, steps, seed):
+    """Step both from equal inputs each time: low-precision rounding cannot accumulate."""
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        _grads(fast, ref, gen)
+        opt_f.step()
+        opt_r.step()
+        _check(fast, opt_f, ref, opt_r, dtype)
+        for a, b in zip(fast, ref):
+            with torch.no_grad():
+                a.copy_(b)
+            for key, value in opt_r.state[b].items():
+                opt_f.state[a][key].copy_(value)
+
+
+@pytest.mark.parametrize("impl", FAST)
+@pytest.mark.parametrize("decay", DECAYS)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+def test_half_params_match_reference_each_step(impl, decay, dtype):
+    fast, opt_f, ref, opt_r = _pair(dtype, impl, lr=1e-2, weight_decay=0.1, decay=decay, amsgrad=True)
+    _resynced_run(fast, opt_f, ref, opt_r, dtype, 15, seed=2)
+
+
+@pytest.mark.parametrize("impl", ["triton", "reference"])
+def test_bf16_params_with_fp32_state(impl):
+    fast, opt_f, ref, opt_r = _pair(torch.bfloat16, impl, lr=1e-2, state_dtype=torch.float32)
+    _resynced_run(fast, opt_f, ref, opt_r, torch.bfloat16, 10, seed=3)
+    assert opt_f.state[fast[0]]["exp_avg"].dtype == torch.float32
+
+
+def test_bf16_state_for_fp32_params_is_close_to_fp32_state():
+    fast, opt_f, ref, opt_r = _pair(torch.float32, "triton", lr=1e-2, state_dtype=torch.bfloat16)
+    gen = torch.Generator().manual_seed(4)
+    for _ in range(20):
+        _grads(fast, ref, gen)
+        opt_f.step()
+        opt_r.step()
+    assert opt_f.state[fast[0]]["exp_avg_sq"].dtype == torch.bfloat16
+    for a, b in zip(fast, ref):
+        torch.testing.assert_close(a.detach(), b.detach(), rtol=0, atol=5e-3)
+
+
+def test_state_dtype_needs_a_kernel_that_keeps_it():
+    p = [torch.zeros(3, requires_grad=True)]
+    p[0].grad = torch.ones(3)
+    with pytest.raises(ValueError, match="state_dtype"):
+        ak.AdamW(p, impl="foreach", state_dtype=torch.bfloat16).step()
+    with pytest.raises(ValueError, match="state_dtype"):
+        ak.AdamW(p, state_dtype=torch.int8)
+    ak.AdamW(p, state_dtype=torch.bfloat16).step()  # auto falls back to a kernel that can
+
+
+@pytest.mark.parametrize("impl", FAST)
+def test_non_contiguous_and_mixed_dtypes_in_one_group(impl):
+    g = torch.Generator().manual_seed(7)
+    base = [torch.randn(8, 6, generator=g).t(),  # dense but transposed
+            torch.randn(6, 8, generator=g)[:, ::2],  # strided: not dense
+            torch.randn(5, generator=g).to(torch.bfloat16),
+            torch.randn(2, 3, generator=g).to(torch.float64)]
+    fast = [t.detach().requires_grad_() for t in base]
+    ref = [t.detach().clone().requires_grad_() for t in base]  # clone() makes the strided one contiguous
+    assert not fast[0].is_contiguous() and not fast[1].is_contiguous()
+    opt_f = ak.AdamW(fast, lr=1e-2, impl=impl, decay="l1")
+    opt_r = ak.AdamW(ref, lr=1e-2, impl="reference", decay="l1")
+    gen = torch.Generator().manual_seed(5)
+    for _ in range(10):
+        _grads(fast, ref, gen)
+        opt_f.step()
+        opt_r.step()
+    for a, b in zip(fast, ref):
+        assert_close(a.detach(), b.detach(), a.dtype if a.dtype != torch.float64 else torch.float32)
+
+
+def test_triton_keeps_tensor_lr_on_device_and_matches_reference():
+    lr = torch.tensor(0.02)
+    fast, opt_f, ref, opt_r = _pair(torch.float32, "triton", lr=lr, decay="independent", weight_decay=0.1)
+    for group in opt_f.param_groups + opt_r.param_groups:
+        group["initial_lr"] = 0.04  # as a scheduler would set it: eta = 0.5
+    gen = torch.Generator().manual_seed(6)
+    for _ in range(10):
+        _grads(fast, ref, gen)
+        opt_f.step()
+        opt_r.step()
+    _check(fast, opt_f, ref, opt_r, torch.float32)
+
+
+def test_triton_on_cpu_without_interpreter_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    p = torch.zeros(2, requires_grad=True)
+    p.grad = torch.ones(2)
+    with pytest.raises(ValueError, match="CUDA"):
+        ak.AdamW([p], impl="triton").step()
+    assert (p == 0).all()
+
+
+def test_auto_picks_fused_on_cpu():
+    from adamkit.torch import kernels
+    assert kernels.resolve("auto", [torch.zeros(1)]) == "fused"
