@@ -29,6 +29,8 @@ import numpy
 
 from adamkit._checks import check_decay
 
+DECOUPLED = ("decoupled", "independent")
+
 
 def namespace(x):
     """The array module that operates on ``x``: ``torch`` for tensors, else NumPy."""
@@ -86,7 +88,7 @@ def sgd(p, g, buf=None, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
     xp = xp or namespace(p)
     l2, l1, shrink = decay_terms(decay, weight_decay, lr, eta)
     d = decayed_gradient(p, g, l2=l2, l1=l1, maximize=maximize, xp=xp)
-    if shrink != 1:
+    if decay in DECOUPLED and weight_decay != 0:
         p = p * shrink
     if momentum != 0:
         buf = d if buf is None else momentum * buf + (1 - dampening) * d
@@ -95,7 +97,7 @@ def sgd(p, g, buf=None, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
 
 
 def adam(p, g, m, v, vmax=None, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
-         weight_decay=0.0, decay="l2", eta=1.0, amsgrad=False, maximize=False, xp=None):
+         weight_decay=0.0, decay="l2", eta=1.0, amsgrad=False, maximize=False, eps_hat=False, xp=None):
     r"""One Adam step (Kingma & Ba, Algorithm 1) with a weight-decay mode.
 
     .. math::
@@ -106,7 +108,12 @@ def adam(p, g, m, v, vmax=None, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
         p &= p - \text{lr} \cdot \frac{m / (1 - \beta_1^t)}{\sqrt{\hat v / (1 - \beta_2^t)} + \epsilon}
 
     ``step`` is the 1-based index of this update. ``eps`` is added after the
-    bias correction of ``v`` (PyTorch's placement).
+    bias correction of ``v`` (PyTorch's placement); ``eps_hat=True`` adds it to the
+    uncorrected ``sqrt(v)`` instead (Keras's and TensorFlow's "epsilon hat"), which is
+    PyTorch's form with ``eps / sqrt(1 - beta2**t)``.
+
+    Hyperparameters may be tensors (a scheduled ``lr``, a traced ``step``): the code
+    branches only on the mode and on ``weight_decay``, never on a tensor's value.
 
     Returns ``(p, m, v, vmax)``; ``vmax`` is None unless ``amsgrad``.
 
@@ -118,7 +125,7 @@ def adam(p, g, m, v, vmax=None, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
     xp = xp or namespace(p)
     l2, l1, shrink = decay_terms(decay, weight_decay, lr, eta)
     g = decayed_gradient(p, g, l2=l2, l1=l1, maximize=maximize, xp=xp)
-    if shrink != 1:
+    if decay in DECOUPLED and weight_decay != 0:
         p = p * shrink
     m = beta1 * m + (1 - beta1) * g
     v = beta2 * v + (1 - beta2) * g * g
@@ -126,5 +133,6 @@ def adam(p, g, m, v, vmax=None, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
         vmax = v if vmax is None else xp.maximum(vmax, v)
     bias1 = 1 - beta1**step
     bias2 = 1 - beta2**step
-    denom = xp.sqrt((vmax if amsgrad else v) / bias2) + eps
+    root = xp.sqrt(vmax if amsgrad else v)
+    denom = (root + eps) / bias2**0.5 if eps_hat else root / bias2**0.5 + eps
     return p - lr * (m / bias1) / denom, m, v, vmax

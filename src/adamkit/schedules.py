@@ -277,3 +277,22 @@ def sgdr(t0, t_mult=1, min_ratio=0.0):
 def wsd(total_steps, warmup_steps, decay_steps, min_ratio=0.0, shape="linear"):
     """Warmup-stable-decay (Hägele et al., 2024): the schedule that needs no fixed horizon."""
     return WSD(total_steps, warmup_steps, decay_steps, min_ratio, shape)
+
+
+def to_config(schedule):
+    """A JSON-ready dict that :func:`from_config` turns back into the schedule."""
+    fields = {k: to_config(v) if isinstance(v, Schedule) else (list(v) if isinstance(v, tuple) else v)
+              for k, v in schedule.__dict__.items()}
+    return {"class_name": type(schedule).__name__, "config": fields}
+
+
+def from_config(config):
+    """Rebuild a schedule written by :func:`to_config`."""
+    classes = {c.__name__: c for c in (Constant, StepDecay, MultiStep, Exponential, Cosine, Linear, Warmup,
+                                       SGDR, WSD)}
+    if config.get("class_name") not in classes:
+        raise ValueError(f"Invalid schedule class_name={config.get('class_name')!r}; expected one of "
+                         f"{', '.join(classes)}")
+    fields = {k: from_config(v) if isinstance(v, dict) and "class_name" in v else v
+              for k, v in config["config"].items()}
+    return classes[config["class_name"]](**fields)
