@@ -1,9 +1,11 @@
-"""torch's fused CPU Adam/AdamW kernels, driven for every decay mode.
+"""torch's fused Adam/AdamW kernels, driven for every decay mode.
 
 - ``l2``: ``torch._fused_adam_`` with ``weight_decay = l2`` (coupled, exactly torch.optim.Adam).
 - ``decoupled`` and ``independent``: ``torch._fused_adamw_`` with ``weight_decay = (1 - shrink) / lr``,
   so its ``p *= 1 - lr * weight_decay`` is the mode's shrink.
-- ``l1``: the gradient gains ``l1 * sign(p)`` in one extra foreach pass, then ``_fused_adam_``.
+- ``l1``: float32 CPU tensors go through adamkit's single-pass C kernel (:mod:`.cpu`);
+  other tensors, or a machine without a C compiler, get ``l1 * sign(p)`` added to the
+  gradient in one extra foreach pass, then ``_fused_adam_``.
 
 Tensors whose memory is not flat-indexable alike (a strided param, or a grad with other
 strides, which torch's fused kernels update wrongly) go through the reference kernel.
@@ -13,28 +15,34 @@ Params, grads and states share a dtype (float64, float32, bfloat16 or float16); 
 
 import torch
 
-from adamkit.torch.kernels import foreach, reference, split_by_layout
+from adamkit.torch.kernels import cpu, foreach, reference, split_by_layout
 
 STEP_ON_DEVICE = True
 
 
+def _pick(lists, index):
+    return [[ts[i] for i in index] if ts else ts for ts in lists]
+
+
 def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1, beta2,
          eps, l2, l1, shrink, amsgrad, maximize):
-    flat, rest = split_by_layout(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
     hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, l2=l2, l1=l1, shrink=shrink, amsgrad=amsgrad,
                  maximize=maximize)
-    lists = [params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps]
+    lists = [params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs if amsgrad else [], steps]
+    flat, rest = split_by_layout(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
     if rest:
-        reference.adam(*[[ts[i] for i in rest] if ts else ts for ts in lists], **hyper)
-        params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = (
-            [ts[i] for i in flat] if ts else ts for ts in lists)
-    _fused(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, **hyper)
+        reference.adam(*_pick(lists, rest), **hyper)
+    kernel = cpu.load() if l1 else None
+    native = [i for i in flat if kernel and params[i].device.type == "cpu" and params[i].dtype == torch.float32]
+    if native:
+        cpu.adam_f32(kernel, *_pick(lists, native), **hyper)
+    others = [i for i in flat if i not in set(native)]
+    if others:
+        _fused(*_pick(lists, others), **hyper)
 
 
 def _fused(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1, beta2,
            eps, l2, l1, shrink, amsgrad, maximize):
-    if not params:
-        return
     if maximize and l1:  # the sign term must see the maximized gradient: fold maximize in here
         grads, maximize = torch._foreach_neg(grads), False
     if l1:
