@@ -1,7 +1,7 @@
 """Optimizer-step throughput: adamkit's kernels against their peers, in one process.
 
     python benchmarks/step.py                       # GPT-2-small shapes, fp32, every decay mode
-    python benchmarks/step.py --model gpt2-medium --dtype bf16
+    python benchmarks/step.py --model gpt2-medium --dtype bf16 --rounds 1
 
 For each implementation it prints the median time per step (CUDA events on GPU,
 perf_counter on CPU), the effective bandwidth, the ratio to torch's fused AdamW and
@@ -35,7 +35,7 @@ class Timer:
     def __init__(self, device):
         self.cuda = device.type == "cuda"
 
-    def __call__(self, fn, steps, warmup=2):
+    def __call__(self, fn, steps, warmup=1):
         for _ in range(warmup):
             fn()
         times = []
@@ -102,7 +102,10 @@ def main():
     parser.add_argument("--model", default="gpt2-small", choices=MODELS)
     parser.add_argument("--dtype", default="fp32", choices=DTYPES)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per implementation")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per implementation and round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds over all implementations, interleaved so that drifting machine load "
+                             "hits every one alike; 1 frees each optimizer's state before the next")
     parser.add_argument("--decays", default="decoupled,independent,l2,l1")
     parser.add_argument("--skip", default="adamkit reference,torch for-loop",
                         help="comma-separated names to skip (the slow loops by default)")
@@ -116,26 +119,31 @@ def main():
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"{args.model}: {n / 1e6:.1f}M params in {len(shapes)} tensors, {args.dtype}, {name}; torch "
           f"{torch.__version__}")
-    print(f"floor (one large copy moving {per_param} B/param): {floor_s * 1e3:.2f} ms\n")
+    print(f"floor (one large copy moving {per_param} B/param): {floor_s * 1e3:.2f} ms; "
+          f"median of {args.rounds} x {args.steps} steps each\n")
+    skip = set(filter(None, args.skip.split(",")))
+    entries = [(decay, label, factory) for decay in args.decays.split(",")
+               for label, factory in candidates(device, decay) if label not in skip]
+    params = make_params(shapes, dtype, device)  # shared: only the optimizer states differ
+    optimizers, times, state = {}, {}, {}
+    for _ in range(args.rounds):
+        for decay, label, factory in entries:
+            key = (decay, label)
+            opt = optimizers.get(key) or factory(params)
+            times.setdefault(key, []).append(timer(opt.step, args.steps))
+            state[key] = state_bytes(opt) / n
+            if args.rounds > 1:
+                optimizers[key] = opt
+            del opt
+            gc.collect()
+    fused = statistics.median(times[("decoupled", "torch fused")]) if ("decoupled", "torch fused") in times else None
     print(f"{'decay':12} {'implementation':22} {'ms/step':>9} {'GB/s':>7} {'/torch fused':>12} "
           f"{'/floor':>7} {'state B/param':>13}")
-    skip = set(filter(None, args.skip.split(",")))
-    results = {}
-    for decay in args.decays.split(","):
-        for label, factory in candidates(device, decay):
-            if label in skip:
-                continue
-            params = make_params(shapes, dtype, device)
-            opt = factory(params)
-            seconds = timer(opt.step, args.steps)
-            results[(decay, label)] = seconds
-            state = state_bytes(opt) / n
-            del opt, params
-            gc.collect()
-            fused = results.get(("decoupled", "torch fused"))
-            ratio = f"{seconds / fused:.2f}" if fused else "-"
-            print(f"{decay:12} {label:22} {seconds * 1e3:9.2f} {n * per_param / seconds / 1e9:7.1f} "
-                  f"{ratio:>12} {seconds / floor_s:7.2f} {state:13.1f}", flush=True)
+    for (decay, label), samples in times.items():
+        seconds = statistics.median(samples)
+        ratio = f"{seconds / fused:.2f}" if fused else "-"
+        print(f"{decay:12} {label:22} {seconds * 1e3:9.2f} {n * per_param / seconds / 1e9:7.1f} "
+              f"{ratio:>12} {seconds / floor_s:7.2f} {state[(decay, label)]:13.1f}")
 
 
 if __name__ == "__main__":

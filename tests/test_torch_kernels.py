@@ -154,13 +154,14 @@ def test_triton_keeps_tensor_lr_on_device_and_matches_reference():
     _check(fast, opt_f, ref, opt_r, torch.float32)
 
 
-def test_triton_on_cpu_without_interpreter_is_a_clear_error(monkeypatch):
+def test_triton_on_cpu_without_interpreter_is_a_clear_error_before_any_change(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "0")
-    p = torch.zeros(2, requires_grad=True)
-    p.grad = torch.ones(2)
+    a, b = torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)
+    a.grad, b.grad = torch.ones(2), torch.ones(2)
+    opt = ak.AdamW([{"params": [a], "impl": "reference"}, {"params": [b], "impl": "triton"}])
     with pytest.raises(ValueError, match="CUDA"):
-        ak.AdamW([p], impl="triton").step()
-    assert (p == 0).all()
+        opt.step()
+    assert (a == 0).all() and (b == 0).all() and not opt.state
 
 
 def test_auto_picks_fused_on_cpu():

@@ -106,10 +106,13 @@ class _Base(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        work = [(group, *self._grads(group)) for group in self.param_groups]
-        for group, params, grads in work:
+        work = []
+        for group in self.param_groups:  # gradients and implementations, also before any change
+            params, grads = self._grads(group)
             if params:
-                self._update_group(group, params, grads)
+                work.append((group, params, grads, self._impl(group, params)))
+        for group, params, grads, impl in work:
+            self._update_group(group, params, grads, impl)
         return loss
 
 
@@ -129,8 +132,7 @@ class SGD(_Base):
         super()._check_group(group)
         _checks.check_sgd(group["momentum"], group["dampening"], group["nesterov"])
 
-    def _update_group(self, group, params, grads):
-        impl = self._impl(group, params)
+    def _update_group(self, group, params, grads, impl):
         lr, (l2, l1, shrink) = self._decay_terms(group, "sgd")  # SGD kernels take Python scalars
         momentum = group["momentum"]
         bufs = [self.state[p].get("momentum_buffer") for p in params] if momentum else [None] * len(params)
@@ -205,8 +207,7 @@ class Adam(_Base):
             state["max_exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
         return state
 
-    def _update_group(self, group, params, grads):
-        impl = self._impl(group, params)
+    def _update_group(self, group, params, grads, impl):
         kernel = kernels.get(impl)
         lr, (l2, l1, shrink) = self._decay_terms(group, impl)
         amsgrad = group["amsgrad"]
