@@ -9,6 +9,17 @@ import adamkit.torch as ak
 from reference import AdamRef, SGDRef
 from torch_configs import DECAYS, IMPLS
 
+def _check_against_reference(opt, params, refs, rng, lr, tol, steps=15):
+    for _ in range(steps):
+        for p, ref in zip(params, refs):
+            g = rng.standard_normal(p.shape)
+            p.grad = torch.tensor(g)
+            ref.step(g, lr)
+        opt.step()
+    for p, ref in zip(params, refs):
+        np.testing.assert_allclose(p.detach().numpy(), ref.p, rtol=tol, atol=tol)
+
+
 shapes = st.lists(st.lists(st.integers(0, 4), max_size=3).map(tuple), min_size=1, max_size=4)
 
 
@@ -23,14 +34,7 @@ def test_adamw_matches_reference(shapes, lr, beta1, beta2, eps, wd, decay, amsgr
     opt = ak.AdamW(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=wd, decay=decay,
                    amsgrad=amsgrad, maximize=maximize, impl=impl)
     refs = [AdamRef(p, beta1, beta2, eps, wd, decay, amsgrad, maximize) for p in p0]
-    for _ in range(15):
-        for p, ref in zip(params, refs):
-            g = rng.standard_normal(p.shape)
-            p.grad = torch.tensor(g)
-            ref.step(g, lr)
-        opt.step()
-    for p, ref in zip(params, refs):
-        np.testing.assert_allclose(p.detach().numpy(), ref.p, rtol=1e-10, atol=1e-10)
+    _check_against_reference(opt, params, refs, rng, lr, tol=1e-10)
 
 
 @settings(max_examples=40, deadline=None)
@@ -46,11 +50,4 @@ def test_sgd_matches_reference(shapes, lr, momentum, dampening, nesterov, wd, de
     opt = ak.SGD(params, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                  weight_decay=wd, decay=decay, maximize=maximize, impl=impl)
     refs = [SGDRef(p, momentum, dampening, nesterov, wd, decay, maximize) for p in p0]
-    for _ in range(15):
-        for p, ref in zip(params, refs):
-            g = rng.standard_normal(p.shape)
-            p.grad = torch.tensor(g)
-            ref.step(g, lr)
-        opt.step()
-    for p, ref in zip(params, refs):
-        np.testing.assert_allclose(p.detach().numpy(), ref.p, rtol=1e-9, atol=1e-9)
+    _check_against_reference(opt, params, refs, rng, lr, tol=1e-9)
