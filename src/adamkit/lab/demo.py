@@ -8,6 +8,7 @@ Two studies (:mod:`adamkit.lab.studies`) × the optimizers of
 import time
 from dataclasses import asdict, dataclass
 
+from adamkit import init
 from adamkit.lab import optimizers, studies
 from adamkit.lab.train import BACKENDS, train
 
@@ -25,8 +26,6 @@ class DemoConfig:
 
     def validate(self):
         """Raise ValueError naming the first bad field."""
-        from adamkit import init
-
         if not isinstance(self.steps, int) or self.steps <= 0:
             raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
         if self.backend not in BACKENDS:
