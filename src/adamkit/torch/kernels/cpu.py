@@ -1,6 +1,6 @@
-"""A single-pass C kernel for float32 Adam on the CPU, built with the system's C compiler
-on first use and cached (``$XDG_CACHE_HOME/adamkit``). ``load()`` returns None where no
-compiler is found, and callers keep their multi-pass path."""
+"""A single-pass C kernel for float32 and bfloat16 Adam on the CPU, built with the system's
+C compiler on first use and cached (``$XDG_CACHE_HOME/adamkit``). ``load()`` returns None
+where no compiler is found, and callers keep their multi-pass path."""
 
 import ctypes
 import functools
@@ -14,12 +14,14 @@ from pathlib import Path
 import torch
 
 SOURCE = Path(__file__).with_name("cpu_adam.c")
-FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC"]
+# -fno-strict-aliasing: bf16 tiles are widened through uint32 views of float buffers.
+FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fno-strict-aliasing", "-fopenmp",
+         "-shared", "-fPIC"]
 
 
 @functools.cache
 def load():
-    """The compiled ``adam_f32`` function, or None if it cannot be built here."""
+    """``{dtype: compiled function}`` for float32 and bfloat16, or None if it cannot be built here."""
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         return None
@@ -40,20 +42,21 @@ def load():
         except (OSError, subprocess.CalledProcessError):
             Path(tmp).unlink(missing_ok=True)
             return None
-    fn = ctypes.CDLL(str(library)).adam_f32
-    floats = [ctypes.c_float] * 8
-    fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 8 + floats + [ctypes.c_int] * 2
-    fn.restype = None
-    return fn
+    lib = ctypes.CDLL(str(library))
+    kernels = {torch.float32: lib.adam_f32, torch.bfloat16: lib.adam_bf16}
+    for fn in kernels.values():
+        fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 8 + [ctypes.c_float] * 8 + [ctypes.c_int] * 2
+        fn.restype = None
+    return kernels
 
 
 def _array(ctype, values):
     return (ctype * len(values))(*values)
 
 
-def adam_f32(fn, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1, beta2, eps,
-             l2, l1, shrink, amsgrad, maximize):
-    """Update dense float32 CPU tensors in place with one call."""
+def adam(fn, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1, beta2, eps,
+         l2, l1, shrink, amsgrad, maximize):
+    """Update dense CPU tensors of ``fn``'s dtype (params, grads and states alike) with one call."""
     torch._foreach_add_(steps, 1)
     t = [s.item() for s in steps]
     pointers = [_array(ctypes.c_void_p, [x.data_ptr() for x in ts]) if ts else None

@@ -3,7 +3,7 @@
 - ``l2``: ``torch._fused_adam_`` with ``weight_decay = l2`` (coupled, exactly torch.optim.Adam).
 - ``decoupled`` and ``independent``: ``torch._fused_adamw_`` with ``weight_decay = (1 - shrink) / lr``,
   so its ``p *= 1 - lr * weight_decay`` is the mode's shrink.
-- ``l1``: float32 CPU tensors go through adamkit's single-pass C kernel (:mod:`.cpu`);
+- ``l1``: float32 and bfloat16 CPU tensors go through adamkit's single-pass C kernel (:mod:`.cpu`);
   other tensors, or a machine without a C compiler, get ``l1 * sign(p)`` added to the
   gradient in one extra foreach pass, then ``_fused_adam_``.
 
@@ -32,11 +32,13 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, be
     flat, rest = split_by_layout(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
     if rest:
         reference.adam(*_pick(lists, rest), **hyper)
-    kernel = cpu.load() if l1 else None
-    native = [i for i in flat if kernel and params[i].device.type == "cpu" and params[i].dtype == torch.float32]
-    if native:
-        cpu.adam_f32(kernel, *_pick(lists, native), **hyper)
-    others = [i for i in flat if i not in set(native)]
+    done = set()
+    for dtype, kernel in ((cpu.load() or {}) if l1 else {}).items():
+        mine = [i for i in flat if params[i].device.type == "cpu" and params[i].dtype == exp_avgs[i].dtype == dtype]
+        if mine:
+            cpu.adam(kernel, *_pick(lists, mine), **hyper)
+            done.update(mine)
+    others = [i for i in flat if i not in done]
     if others:
         _fused(*_pick(lists, others), **hyper)
 
