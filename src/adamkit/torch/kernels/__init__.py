@@ -58,17 +58,18 @@ def _dense(t):
     return True
 
 
-def split_by_layout(params, *companions):
+def split_by_layout(params, grads, *states):
     """Indices of the tensors a flat-memory kernel may update, and of the rest.
 
-    Flat indexing is valid when the param is dense and every companion (grad, states;
-    None is skipped) has its shape and strides. torch's own fused kernels need this too:
-    a strided param with a contiguous grad gets a wrong update from them.
+    Flat indexing is valid when the param is dense and its grad and every state (None is
+    skipped) have its shape and strides (torch already makes a grad's dtype the param's). torch's own fused kernels
+    need this too: a strided param with a contiguous grad gets a wrong update from them.
     """
     flat, rest = [], []
     for i, p in enumerate(params):
-        others = [c[i] for c in companions if c]
-        ok = _dense(p) and all(t is None or (t.shape == p.shape and t.stride() == p.stride()) for t in others)
+        others = [grads[i]] + [s[i] for s in states if s]
+        ok = _dense(p) and all(
+            t is None or (t.shape == p.shape and t.stride() == p.stride()) for t in others)
         (flat if ok else rest).append(i)
     return flat, rest
 
