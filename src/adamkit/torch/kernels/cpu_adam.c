@@ -52,12 +52,10 @@ static inline void narrow(const float *restrict in, uint16_t *restrict x, int64_
     }
 }
 
-static hyper make_hyper(float beta1, float one_minus_beta1, float beta2, float one_minus_beta2, float eps,
-                        float l2, float l1, float shrink, int amsgrad, int maximize) {
-    hyper h = {0, 0, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, l2, l1, shrink,
-               maximize ? -1.0f : 1.0f, amsgrad};
-    return h;
-}
+/* The hyperparameters of tensor k. */
+#define HYPER_OF(k)                                                                                      \
+    ((hyper){step_size[k], inv_sqrt_bias2[k], beta1, one_minus_beta1, beta2, one_minus_beta2, eps, l2,  \
+             l1, shrink, maximize ? -1.0f : 1.0f, amsgrad})
 
 #define ARGS                                                                                             \
     int64_t count, T **p, T **g, T **m, T **v, T **vmax, const int64_t *n, const float *step_size,       \
@@ -66,13 +64,9 @@ static hyper make_hyper(float beta1, float one_minus_beta1, float beta2, float o
 
 #define T float
 void adam_f32(ARGS) {
-    const hyper base = make_hyper(beta1, one_minus_beta1, beta2, one_minus_beta2, eps, l2, l1, shrink,
-                                  amsgrad, maximize);
 #pragma omp parallel
     for (int64_t k = 0; k < count; k++) {
-        hyper h = base;
-        h.step_size = step_size[k];
-        h.inv_sqrt_bias2 = inv_sqrt_bias2[k];
+        const hyper h = HYPER_OF(k);
 #pragma omp for schedule(static) nowait
         for (int64_t s = 0; s < n[k]; s += TILE) {
             int64_t len = n[k] - s < TILE ? n[k] - s : TILE;
@@ -84,15 +78,11 @@ void adam_f32(ARGS) {
 
 #define T uint16_t
 void adam_bf16(ARGS) {
-    const hyper base = make_hyper(beta1, one_minus_beta1, beta2, one_minus_beta2, eps, l2, l1, shrink,
-                                  amsgrad, maximize);
 #pragma omp parallel
     {
         float tp[TILE], tg[TILE], tm[TILE], tv[TILE], tx[TILE];
         for (int64_t k = 0; k < count; k++) {
-            hyper h = base;
-            h.step_size = step_size[k];
-            h.inv_sqrt_bias2 = inv_sqrt_bias2[k];
+            const hyper h = HYPER_OF(k);
 #pragma omp for schedule(static) nowait
             for (int64_t s = 0; s < n[k]; s += TILE) {
                 int64_t len = n[k] - s < TILE ? n[k] - s : TILE;
