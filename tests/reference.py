@@ -56,8 +56,10 @@ class SGDRef:
             g = g + self.wd * np.sign(self.p)
         elif self.decay == "decoupled":
             self.p = self.p * (1.0 - lr * self.wd)
-        else:
+        elif self.decay == "independent":
             self.p = self.p * (1.0 - eta * self.wd)
+        else:
+            raise AssertionError(self.decay)
         if self.mu:
             self.buf = g.copy() if self.buf is None else self.mu * self.buf + (1.0 - self.tau) * g
             g = g + self.mu * self.buf if self.nesterov else self.buf

@@ -12,10 +12,10 @@ keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
 
 import adamkit.keras as akk  # noqa: E402
-from adamkit import schedules  # noqa: E402
+from adamkit import rules, schedules  # noqa: E402
 from reference import AdamRef, SGDRef  # noqa: E402
 
-DECAYS = ["l2", "l1", "decoupled", "independent"]
+DECAYS = list(rules.DECAY_MODES)
 SHAPES = [(4, 3), (5,), (2, 2, 2)]
 STEPS = 60
 
@@ -152,7 +152,7 @@ def test_initializers_use_keras_layout(cls, kwargs, std):
     (lambda: akk.Adam(learning_rate=-1.0), "learning_rate"),
     (lambda: akk.Adam(beta_1=1.5), "beta_1"),
     (lambda: akk.Adam(beta_2=-0.1), "beta_2"),
-    (lambda: akk.Adam(epsilon=0.0), "epsilon"),
+    (lambda: akk.Adam(epsilon=-1e-7), "epsilon"),
     (lambda: akk.AdamW(weight_decay=-0.1), "weight_decay"),
     (lambda: akk.AdamW(decay="ridge"), "decay"),
     (lambda: akk.SGD(momentum=-0.5), "momentum"),

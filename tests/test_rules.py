@@ -13,7 +13,7 @@ from adamkit import rules
 from reference import AdamRef, SGDRef
 from tolerances import assert_close
 
-DECAYS = ["l2", "l1", "decoupled", "independent"]
+DECAYS = list(rules.DECAY_MODES)
 SHAPES = [(), (0,), (1,), (7,), (3, 5), (2, 3, 4)]
 STEPS = 120
 
@@ -33,8 +33,8 @@ def _run_adam(to_array, shape, decay, amsgrad, maximize, rng):
         eta = _schedule(t)
         ref.step(g, lr0 * eta, eta)
         p, m, v, vmax = rules.adam(p, to_array(g), m, v, vmax, step=t + 1, lr=lr0 * eta,
-                                   beta1=0.8, beta2=0.95, eps=1e-8, weight_decay=wd, decay=decay,
-                                   eta=eta, amsgrad=amsgrad, maximize=maximize)
+                                   beta1=0.8, beta2=0.95, eps=1e-8, amsgrad=amsgrad, maximize=maximize,
+                                   **rules.decay_terms(decay, wd, lr0 * eta, eta)._asdict())
     return p, ref
 
 
@@ -69,8 +69,8 @@ def test_sgd_matches_float64_reference(backend, decay, config, maximize):
         g = rng.standard_normal((4, 3))
         eta = _schedule(t)
         ref.step(g, 0.01 * eta, eta)
-        p, buf = rules.sgd(p, to_array(g), buf, lr=0.01 * eta, weight_decay=0.05, decay=decay,
-                           eta=eta, maximize=maximize, **config)
+        p, buf = rules.sgd(p, to_array(g), buf, lr=0.01 * eta, maximize=maximize, **config,
+                           **rules.decay_terms(decay, 0.05, 0.01 * eta, eta)._asdict())
     assert_close(np.asarray(p), ref.p, torch.float64)
 
 
@@ -100,7 +100,7 @@ def test_weight_decay_zero_makes_every_mode_plain_adam():
         p, m, v = r.standard_normal(5), np.zeros(5), np.zeros(5)
         for t in range(1, 60):
             p, m, v, _ = rules.adam(p, r.standard_normal(5), m, v, step=t, lr=1e-2,
-                                    weight_decay=0.0, decay=decay, eta=0.3)
+                                    **rules.decay_terms(decay, 0.0, 1e-2, 0.3)._asdict())
         results.append(p)
     for p in results[1:]:
         np.testing.assert_array_equal(p, results[0])
@@ -113,6 +113,13 @@ def test_decay_terms_reduce_each_mode_to_one_scalar():
     assert rules.decay_terms("independent", 0.1, 1e-3, eta=0.5) == (0.0, 0.0, 0.95)
     with pytest.raises(ValueError, match="decay"):
         rules.decay_terms("adamw", 0.1, 1e-3)
+
+
+def test_every_mode_in_the_table_has_a_reference():
+    # A mode added to rules.DECAY_MODES without a branch in the float64 references fails here.
+    for mode in rules.DECAY_MODES:
+        AdamRef(np.ones(2), weight_decay=0.1, decay=mode).step(np.ones(2), 0.1, 0.5)
+        SGDRef(np.ones(2), weight_decay=0.1, decay=mode).step(np.ones(2), 0.1, 0.5)
 
 
 @settings(max_examples=60, deadline=None)
@@ -137,7 +144,7 @@ def test_adam_property(shape, lr, beta1, beta2, eps, wd, decay, amsgrad, maximiz
         g = rng.standard_normal(shape)
         ref.step(g, lr, 0.7)
         p, m, v, vmax = rules.adam(p, g, m, v, vmax, step=t, lr=lr, beta1=beta1, beta2=beta2,
-                                   eps=eps, weight_decay=wd, decay=decay, eta=0.7,
-                                   amsgrad=amsgrad, maximize=maximize)
+                                   eps=eps, amsgrad=amsgrad, maximize=maximize,
+                                   **rules.decay_terms(decay, wd, lr, 0.7)._asdict())
     np.testing.assert_allclose(p, ref.p, rtol=1e-10, atol=1e-10)
     assert p.shape == shape

@@ -92,5 +92,8 @@ def test_torch_adamw_state_loads_as_decoupled_and_adam_as_l2():
 
 def test_state_dict_marks_only_decoupled_for_torch():
     p = torch.zeros(2, requires_grad=True)
-    for decay, flag in [("decoupled", True), ("independent", False), ("l1", False), ("l2", False)]:
-        assert ak.AdamW([p], decay=decay).state_dict()["param_groups"][0]["decoupled_weight_decay"] is flag
+    for decay, flag in [("decoupled", True), ("independent", True), ("l1", False), ("l2", False)]:
+        group = ak.AdamW([p], lr=0.01, weight_decay=0.1, decay=decay).state_dict()["param_groups"][0]
+        assert group["decoupled_weight_decay"] is flag
+        # torch's equivalent of independent decay 0.1 at reference_lr 0.01 is lr-scaled decay 10
+        assert group["weight_decay"] == pytest.approx(10.0 if decay == "independent" else 0.1)

@@ -65,7 +65,9 @@ def test_each_step_matches_torch_when_resynced(name, ak_cls, torch_cls, kwargs, 
         set_grads([pa, pb], gen)
         oa.step()
         ob.step()
-        _compare(oa, ob, pa, pb, dtype)
+        # fp32: torch's loop forms m by lerp, adamkit's rule by b1*m + (1-b1)*g; where they cancel
+        # (m near 0) the two roundings differ by a few ulps of the operands, 1-2e-6 of the result.
+        _compare(oa, ob, pa, pb, dtype, scale=3.0 if dtype == torch.float32 else 1.0)
         oa.load_state_dict(copy.deepcopy(ob.state_dict()))  # re-sync: each step is compared from equal inputs
         with torch.no_grad():
             for a, b in zip(pa, pb):

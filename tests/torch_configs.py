@@ -3,6 +3,7 @@
 import torch
 
 import adamkit.torch as ak
+from adamkit import rules
 
 # (name, adamkit class, torch.optim class, kwargs both accept)
 CONFIGS = [
@@ -23,7 +24,7 @@ CONFIGS = [
 ]
 
 IMPLS = ["reference", "foreach", "fused"]
-DECAYS = ["l2", "l1", "decoupled", "independent"]
+DECAYS = list(rules.DECAY_MODES)
 
 
 def make_params(dtype, seed=0, shapes=((5, 3), (3,), (), (0,), (2, 2, 3))):

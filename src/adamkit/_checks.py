@@ -1,52 +1,53 @@
 """Hyperparameter validation shared by every backend.
 
 Each check raises ``ValueError`` naming the parameter, its value and the allowed
-range, the way torch.optim does, so a bad value never reaches a parameter.
+range (``TypeError`` for a value that is not a number, such as the string ``"1e-3"`` a
+config file gives), the way torch.optim does, so a bad value never reaches a parameter.
 """
 
 import math
+import numbers
 
-DECAY_MODES = ("l2", "l1", "decoupled", "independent")
-
-
-def _scalar(value):
+def _scalar(value, name="value"):
     """A Python float for numbers and one-element tensors/arrays (no host sync for floats)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) and not hasattr(value, "shape"):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     if isinstance(value, (int, float)):
         return float(value)
     if hasattr(value, "numel") and value.numel() != 1:
-        raise ValueError(f"Tensor hyperparameters must be 1-element, got shape {tuple(value.shape)}")
+        raise ValueError(f"Tensor {name} must be 1-element, got shape {tuple(value.shape)}")
     return float(value)
 
 
 def check_lr(lr, name="lr"):
-    v = _scalar(lr)
+    v = _scalar(lr, name)
     if not (v >= 0.0 and math.isfinite(v)):
-        raise ValueError(f"Invalid learning rate: {name}={lr!r}; expected a finite number >= 0")
+        raise ValueError(f"Invalid learning rate: {lr} ({name} must be a finite number >= 0)")
 
 
 def check_betas(betas, name="betas"):
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"Invalid {name}={betas!r}; expected a pair (beta1, beta2)")
     for i, b in enumerate(betas):
-        if not 0.0 <= _scalar(b) < 1.0:
-            raise ValueError(f"Invalid beta parameter at index {i}: {name}[{i}]={b!r}; expected 0 <= beta < 1")
+        if not 0.0 <= _scalar(b, f"{name}[{i}]") < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {b} ({name}[{i}] must be in [0, 1))")
 
 
 def check_beta(beta, name):
-    if not 0.0 <= _scalar(beta) < 1.0:
-        raise ValueError(f"Invalid {name}={beta!r}; expected 0 <= {name} < 1")
+    if not 0.0 <= _scalar(beta, name) < 1.0:
+        raise ValueError(f"Invalid {name} value: {beta} ({name} must be in [0, 1))")
 
 
 def check_eps(eps, name="eps"):
-    v = _scalar(eps)
-    if not (v > 0.0 and math.isfinite(v)):
-        raise ValueError(f"Invalid epsilon value: {name}={eps!r}; expected a finite number > 0")
+    v = _scalar(eps, name)
+    if not (v >= 0.0 and math.isfinite(v)):
+        raise ValueError(f"Invalid epsilon value: {eps} ({name} must be a finite number >= 0)")
 
 
 def check_nonnegative(value, name):
-    v = _scalar(value)
+    v = _scalar(value, name)
     if not (v >= 0.0 and math.isfinite(v)):
-        raise ValueError(f"Invalid {name} value: {name}={value!r}; expected a finite number >= 0")
+        raise ValueError(f"Invalid {name} value: {value} ({name} must be a finite number >= 0)")
 
 
 def check_choice(value, name, allowed):
@@ -54,8 +55,10 @@ def check_choice(value, name, allowed):
         raise ValueError(f"Invalid {name}={value!r}; expected one of {', '.join(map(repr, allowed))}")
 
 
-def check_decay(decay):
-    check_choice(decay, "decay", DECAY_MODES)
+def check_decay(decay, name="decay"):
+    from adamkit.rules import DECAY_MODES  # the one table; rules imports this module
+
+    check_choice(decay, name, tuple(DECAY_MODES))
 
 
 def check_sgd(momentum, dampening, nesterov):
@@ -66,3 +69,13 @@ def check_sgd(momentum, dampening, nesterov):
             f"Nesterov momentum requires a momentum and zero dampening: "
             f"nesterov=True, momentum={momentum!r}, dampening={dampening!r}"
         )
+
+
+def check_shrink(shrink, lr, reference_lr, weight_decay):
+    """A decoupled decay factor must lie in (0, 1]: outside, weights flip sign or grow."""
+    if not 0.0 < shrink <= 1.0:
+        raise ValueError(
+            f"weight decay would multiply the weights by {shrink:.4g} (outside (0, 1]): the scheduler's "
+            f"lr={lr:.4g} against reference_lr={reference_lr:.4g} gives eta={lr / reference_lr:.4g}, "
+            f"with weight_decay={weight_decay:.4g}; set reference_lr to the schedule's peak rate "
+            "(OneCycleLR's max_lr) or lower weight_decay")

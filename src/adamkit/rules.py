@@ -25,11 +25,41 @@ For one fixed base rate lr0, "independent" with ``wd`` equals "decoupled" with
 ``wd / lr0``; across a sweep of lr0 at fixed ``wd`` they differ.
 """
 
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
 import numpy
 
 from adamkit._checks import check_decay
 
-DECOUPLED = ("decoupled", "independent")
+
+class DecayTerms(NamedTuple):
+    """A decay mode reduced to scalars: ``g += l2*p + l1*sign(p)``, then ``p *= shrink``."""
+
+    l2: float = 0.0
+    l1: float = 0.0
+    shrink: float = 1.0
+
+
+@dataclass(frozen=True)
+class DecayMode:
+    name: str
+    summary: str
+    torch_decoupled: bool  # the value of torch.optim.Adam's ``decoupled_weight_decay`` flag
+    reduce: Callable  # (weight_decay, lr, eta) -> DecayTerms
+
+
+# The one table of decay modes: validation, every backend, the CLI and the tests read it.
+DECAY_MODES = {m.name: m for m in (
+    DecayMode("l2", "g <- g + wd*p before the moments (coupled L2; torch.optim.Adam)", False,
+              lambda wd, lr, eta: DecayTerms(l2=wd)),
+    DecayMode("l1", "g <- g + wd*sign(p) before the moments (coupled L1)", False,
+              lambda wd, lr, eta: DecayTerms(l1=wd)),
+    DecayMode("decoupled", "p <- p*(1 - lr*wd) before the step (torch.optim.AdamW)", True,
+              lambda wd, lr, eta: DecayTerms(shrink=1 - lr * wd)),
+    DecayMode("independent", "p <- p*(1 - eta*wd), eta = lr/lr_ref (Loshchilov & Hutter)", True,
+              lambda wd, lr, eta: DecayTerms(shrink=1 - eta * wd)),
+)}
 
 
 def namespace(x):
@@ -41,21 +71,35 @@ def namespace(x):
     return numpy
 
 
-def decay_terms(decay, weight_decay, lr, eta=1.0):
-    """Reduce a weight-decay mode to three scalars ``(l2, l1, shrink)``.
+def schedule_multiplier(lr, reference_lr):
+    """``eta_t = lr_t / reference_lr``: how far a schedule has moved the rate, for ``"independent"`` decay.
 
-    The gradient becomes ``g + l2 * p + l1 * sign(p)`` and the parameter is
-    multiplied by ``shrink`` before the step. Exactly one of them differs from
-    its neutral value (0, 0, 1), so kernels never re-derive the mode.
+    Every backend reads it this way. ``reference_lr`` is a number the user sees and may set;
+    by default it is the rate the optimizer was constructed with (per param group), so:
+
+    - constant rate, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau
+      and adamkit's schedules: eta starts at 1 and follows every reduction;
+    - warmups (LinearLR, adamkit's ``warmup``) start below 1 and rise to it;
+    - OneCycleLR and CyclicLR peak at their ``max_lr``: construct the optimizer with that rate,
+      or set ``reference_lr`` to it, or eta exceeds 1.
+
+    A multiplier above 1 makes the decay stronger than ``weight_decay`` says; one that makes
+    ``1 - eta*wd`` leave (0, 1] flips or grows the weights and is refused at step time.
+    """
+    return lr / reference_lr if reference_lr else 1.0
+
+
+def decay_terms(decay, weight_decay, lr, eta=1.0):
+    """Reduce a weight-decay mode to :class:`DecayTerms` ``(l2, l1, shrink)``.
+
+    Exactly one of them differs from its neutral value (0, 0, 1), so kernels never
+    re-derive the mode.
+
+    >>> decay_terms("decoupled", 0.1, lr=0.01)
+    DecayTerms(l2=0.0, l1=0.0, shrink=0.999)
     """
     check_decay(decay)
-    if decay == "l2":
-        return weight_decay, 0.0, 1.0
-    if decay == "l1":
-        return 0.0, weight_decay, 1.0
-    if decay == "decoupled":
-        return 0.0, 0.0, 1 - lr * weight_decay
-    return 0.0, 0.0, 1 - eta * weight_decay
+    return DECAY_MODES[decay].reduce(weight_decay, lr, eta)
 
 
 def decayed_gradient(p, g, *, l2, l1, maximize=False, xp=None):
@@ -63,32 +107,31 @@ def decayed_gradient(p, g, *, l2, l1, maximize=False, xp=None):
     xp = xp or namespace(p)
     if maximize:
         g = -g
-    if l2 != 0:
+    if not _is_zero(l2):
         g = g + l2 * p
-    if l1 != 0:
+    if not _is_zero(l1):
         g = g + l1 * xp.sign(p)
     return g
 
 
 def sgd(p, g, buf=None, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
-        weight_decay=0.0, decay="l2", eta=1.0, maximize=False, xp=None):
+        l2=0.0, l1=0.0, shrink=1.0, maximize=False, xp=None):
     r"""Stochastic gradient descent with momentum, as ``torch.optim.SGD``.
 
     .. math::
-        d &= g + \text{decay}(p) \\
+        d &= g + l_2 p + l_1 \operatorname{sign}(p), \qquad p = s \cdot p \\
         b &= d \ \text{(first step)}, \quad b = \mu b + (1 - \tau) d \ \text{(later)} \\
         d &= d + \mu b \ \text{(Nesterov)} \quad\text{or}\quad d = b \\
-        p &= s \cdot p - \text{lr} \cdot d
+        p &= p - \text{lr} \cdot d
 
-    where ``s`` is the decoupled shrink factor (1 for coupled modes).
+    ``(l2, l1, shrink)`` is the weight-decay mode reduced by :func:`decay_terms`.
     ``momentum=0`` is plain gradient descent and returns ``buf=None``.
 
     Returns ``(p, buf)``.
     """
     xp = xp or namespace(p)
-    l2, l1, shrink = decay_terms(decay, weight_decay, lr, eta)
     d = decayed_gradient(p, g, l2=l2, l1=l1, maximize=maximize, xp=xp)
-    if decay in DECOUPLED and weight_decay != 0:
+    if not _is_one(shrink):
         p = p * shrink
     if momentum != 0:
         buf = d if buf is None else momentum * buf + (1 - dampening) * d
@@ -97,23 +140,24 @@ def sgd(p, g, buf=None, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
 
 
 def adam(p, g, m, v, vmax=None, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
-         weight_decay=0.0, decay="l2", eta=1.0, amsgrad=False, maximize=False, eps_hat=False, xp=None):
+         l2=0.0, l1=0.0, shrink=1.0, amsgrad=False, maximize=False, eps_hat=False, xp=None):
     r"""One Adam step (Kingma & Ba, Algorithm 1) with a weight-decay mode.
 
     .. math::
-        g &= g + \text{coupled decay}(p), \qquad p = s \cdot p \\
+        g &= g + l_2 p + l_1 \operatorname{sign}(p), \qquad p = s \cdot p \\
         m &= \beta_1 m + (1 - \beta_1) g \\
         v &= \beta_2 v + (1 - \beta_2) g^2 \\
         \hat v &= \max(v_{max}, v) \ \text{(AMSGrad)} \quad\text{or}\quad v \\
         p &= p - \text{lr} \cdot \frac{m / (1 - \beta_1^t)}{\sqrt{\hat v / (1 - \beta_2^t)} + \epsilon}
 
+    ``(l2, l1, shrink)`` is the weight-decay mode reduced by :func:`decay_terms`.
     ``step`` is the 1-based index of this update. ``eps`` is added after the
     bias correction of ``v`` (PyTorch's placement); ``eps_hat=True`` adds it to the
     uncorrected ``sqrt(v)`` instead (Keras's and TensorFlow's "epsilon hat"), which is
     PyTorch's form with ``eps / sqrt(1 - beta2**t)``.
 
     Hyperparameters may be tensors (a scheduled ``lr``, a traced ``step``): the code
-    branches only on the mode and on ``weight_decay``, never on a tensor's value.
+    never branches on a tensor's value.
 
     Returns ``(p, m, v, vmax)``; ``vmax`` is None unless ``amsgrad``.
 
@@ -123,9 +167,8 @@ def adam(p, g, m, v, vmax=None, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
     [0.9, 0.9]
     """
     xp = xp or namespace(p)
-    l2, l1, shrink = decay_terms(decay, weight_decay, lr, eta)
     g = decayed_gradient(p, g, l2=l2, l1=l1, maximize=maximize, xp=xp)
-    if decay in DECOUPLED and weight_decay != 0:
+    if not _is_one(shrink):
         p = p * shrink
     m = beta1 * m + (1 - beta1) * g
     v = beta2 * v + (1 - beta2) * g * g
@@ -136,3 +179,12 @@ def adam(p, g, m, v, vmax=None, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
     root = xp.sqrt(vmax if amsgrad else v)
     denom = (root + eps) / bias2**0.5 if eps_hat else root / bias2**0.5 + eps
     return p - lr * (m / bias1) / denom, m, v, vmax
+
+
+def _is_zero(x):
+    return isinstance(x, (int, float)) and x == 0
+
+
+def _is_one(x):
+    """True only for a plain number equal to 1 (a traced or tensor shrink is always applied)."""
+    return isinstance(x, (int, float)) and x == 1

@@ -45,6 +45,10 @@ class _Base(keras.optimizers.Optimizer):
             return ops.cast(learning_rate, dtype) / base
         return 1.0
 
+    def _terms(self, variable, lr, learning_rate):
+        eta = self._eta(learning_rate, variable.dtype)
+        return rules.decay_terms(self.decay_mode, self._decay(variable), lr, eta)._asdict()
+
     def get_config(self):
         return {**super().get_config(), "decay": self.decay_mode}
 
@@ -71,8 +75,8 @@ class SGD(_Base):
         lr = ops.cast(learning_rate, dtype)
         buf = self._momentums[self._get_variable_index(variable)] if self.momentum else None
         p, new_buf = rules.sgd(variable, ops.cast(gradient, dtype), buf, lr=lr, momentum=self.momentum,
-                               nesterov=self.nesterov, weight_decay=self._decay(variable),
-                               decay=self.decay_mode, eta=self._eta(learning_rate, dtype), xp=ops)
+                               nesterov=self.nesterov, xp=ops,
+                               **self._terms(variable, lr, learning_rate))
         if self.momentum:
             self.assign(buf, new_buf)
         self.assign(variable, p)
@@ -109,8 +113,8 @@ class Adam(_Base):
         p, new_m, new_v, new_vmax = rules.adam(
             variable, ops.cast(gradient, dtype), m, v, vmax, step=ops.cast(self.iterations + 1, dtype),
             lr=ops.cast(learning_rate, dtype), beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon,
-            weight_decay=self._decay(variable), decay=self.decay_mode, eta=self._eta(learning_rate, dtype),
-            amsgrad=self.amsgrad, eps_hat=self.epsilon_hat, xp=ops)
+            amsgrad=self.amsgrad, eps_hat=self.epsilon_hat, xp=ops,
+            **self._terms(variable, ops.cast(learning_rate, dtype), learning_rate))
         self.assign(m, new_m)
         self.assign(v, new_v)
         if self.amsgrad:

@@ -2,9 +2,9 @@
 
 They mirror torch.optim's shape: param groups (dicts with ``"params"`` and
 per-group hyperparameters), ``state`` per parameter, ``state_dict()`` and
-``load_state_dict()``. ``group["initial_lr"]`` is set at construction, so when a
-schedule changes ``group["lr"]`` the multiplier ``eta = lr / initial_lr`` drives
-``decay="independent"``.
+``load_state_dict()``. ``group["reference_lr"]`` is the rate at construction (or the
+``reference_lr=`` given), so when a schedule changes ``group["lr"]`` the multiplier
+``eta = lr / reference_lr`` (:func:`adamkit.rules.schedule_multiplier`) drives ``decay="independent"``.
 """
 
 import copy
@@ -14,9 +14,13 @@ import numpy as np
 from adamkit import _checks, rules
 
 
-def _eta(group):
-    lr0 = group.get("initial_lr", group["lr"])
-    return group["lr"] / lr0 if lr0 else 1.0
+def _decay_terms(group):
+    lr, wd = group["lr"], group["weight_decay"]
+    eta = rules.schedule_multiplier(lr, group["reference_lr"])
+    terms = rules.decay_terms(group["decay"], wd, lr, eta)
+    if terms.shrink != 1:
+        _checks.check_shrink(terms.shrink, lr, group["reference_lr"], wd)
+    return terms._asdict()
 
 
 class Optimizer:
@@ -49,7 +53,8 @@ class Optimizer:
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         group["params"] = arrays
-        group.setdefault("initial_lr", group["lr"])
+        if group.get("reference_lr") is None:
+            group["reference_lr"] = group["lr"]
         self._check(group)
         self.param_groups.append(group)
 
@@ -118,10 +123,10 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False, *, maximize=False, decay="l2"):
+                 nesterov=False, *, maximize=False, decay="l2", reference_lr=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize, decay=decay))
+                                      maximize=maximize, decay=decay, reference_lr=reference_lr))
 
     def _check(self, group):
         _checks.check_lr(group["lr"])
@@ -132,9 +137,8 @@ class SGD(Optimizer):
     def _update(self, group, p, g, state):
         p[...], buf = rules.sgd(
             p, g, state.get("momentum_buffer"), lr=group["lr"], momentum=group["momentum"],
-            dampening=group["dampening"], nesterov=group["nesterov"],
-            weight_decay=group["weight_decay"], decay=group["decay"], eta=_eta(group),
-            maximize=group["maximize"])
+            dampening=group["dampening"], nesterov=group["nesterov"], maximize=group["maximize"],
+            **_decay_terms(group))
         if group["momentum"] != 0:
             state["momentum_buffer"] = buf.copy() if buf is g else buf
 
@@ -145,10 +149,10 @@ class Adam(Optimizer):
     _default_decay = "l2"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, *, maximize=False, decay=None):
+                 amsgrad=False, *, maximize=False, decay=None, reference_lr=None):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize,
-                                      decay=decay or self._default_decay))
+                                      decay=decay or self._default_decay, reference_lr=reference_lr))
 
     def _check(self, group):
         _checks.check_lr(group["lr"])
@@ -167,8 +171,7 @@ class Adam(Optimizer):
         p[...], state["exp_avg"], state["exp_avg_sq"], vmax = rules.adam(
             p, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
             step=state["step"], lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-            weight_decay=group["weight_decay"], decay=group["decay"], eta=_eta(group),
-            amsgrad=group["amsgrad"], maximize=group["maximize"])
+            amsgrad=group["amsgrad"], maximize=group["maximize"], **_decay_terms(group))
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = vmax
 
@@ -179,5 +182,6 @@ class AdamW(Adam):
     _default_decay = "decoupled"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False, decay=None):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, decay=decay)
+                 amsgrad=False, *, maximize=False, decay=None, reference_lr=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, decay=decay,
+                         reference_lr=reference_lr)

@@ -1,176 +1,367 @@
 """Drop-in replacements for torch.optim.SGD, Adam and AdamW.
 
-Same signatures, defaults, state keys and results as torch.optim's, plus:
-
-- ``decay=``: the weight-decay mode, one of ``"l2"``, ``"l1"``, ``"decoupled"``,
-  ``"independent"`` (see :mod:`adamkit.rules`); per param group.
-- ``impl=``: ``"auto"`` or a kernel name from :mod:`adamkit.torch.kernels`.
-
-``"independent"`` decay uses ``eta_t = group["lr"] / group["initial_lr"]``; torch's
-LR schedulers set ``initial_lr``, and without one ``eta_t = 1``.
+Same signatures, defaults, state keys, checkpoints and results as torch.optim's, plus
+``decay=`` (the weight-decay mode, see :data:`adamkit.rules.DECAY_MODES`), ``impl=`` (which
+kernel updates the tensors, see :mod:`adamkit.torch.kernels`), ``state_dtype=`` and
+``reference_lr=``. The shell validates every group before anything changes, increments
+``step`` once, asks :func:`adamkit.torch.kernels.plan` which kernel takes which tensor, and
+hands each kernel its share with one bundle of scalars. :meth:`explain` shows that plan.
 """
+
+import warnings
 
 import torch
 
 from adamkit import _checks, rules
 from adamkit.torch import kernels
+from adamkit.torch.kernels import AdamScalars, SGDScalars
 
 _STATE_DTYPES = (None, torch.float32, torch.bfloat16, torch.float16, torch.float64)
-_TORCH_FLAGS = dict(foreach=None, maximize=False, capturable=False, differentiable=False, fused=None)
+# Group keys adamkit adds; they travel in state_dicts (torch.optim ignores them).
+_OWN_KEYS = ("decay", "impl", "state_dtype", "reference_lr")
+
+_ARGS_COMMON = """
+    Args:
+        params: an iterable of tensors, of ``(name, tensor)`` pairs, or of param-group dicts
+            (:func:`adamkit.torch.param_groups` builds the usual decay / no-decay split).
+        lr (float or Tensor): learning rate ``lr_t``; a one-element tensor is allowed.
+        weight_decay (float): ``wd``, applied as ``decay`` says."""
+
+_ARGS_OWN = """
+        decay (str): the weight-decay mode, one of ``"l2"`` (``g += wd*p``), ``"l1"``
+            (``g += wd*sign(p)``), ``"decoupled"`` (``p *= 1 - lr_t*wd``, torch.optim.AdamW) or
+            ``"independent"`` (``p *= 1 - eta_t*wd``, Loshchilov & Hutter).
+        reference_lr (float): the rate ``eta_t = lr_t / reference_lr`` is measured against for
+            ``"independent"`` decay; default: ``lr`` as constructed, per group
+            (see :func:`adamkit.rules.schedule_multiplier`).
+        impl (str): ``"auto"`` (default), ``"reference"``, ``"foreach"``, ``"fused"``, ``"cpu"``
+            or ``"triton"``; ``explain()`` shows which kernel updates each tensor and why.
+        foreach, fused, differentiable, maximize: as in torch.optim (``foreach=False`` is the
+            for-loop: the reference kernel; ``differentiable=True`` lets autograd through it)."""
 
 
 def _plain(x):
-    """Python number for a one-element tensor hyperparameter (reference and foreach paths)."""
+    """Python number for a one-element tensor hyperparameter."""
     return x.item() if isinstance(x, torch.Tensor) else x
 
 
-def _eta(group, lr):
-    lr0 = group.get("initial_lr")
-    if lr0 is None or _plain(lr0) == 0:
-        return 1.0
-    return lr / lr0
+def _kernel_view(t):
+    """The plain real tensor a kernel updates: a DTensor's local shard, a complex tensor's real pairs."""
+    if t is None:
+        return None
+    if hasattr(t, "to_local") and hasattr(t, "device_mesh"):  # DTensor: elementwise math is shard-local
+        t = t.to_local()
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+def _like(p, view):
+    """Undo :func:`_kernel_view` for a tensor a kernel created (a new momentum buffer)."""
+    if p.is_complex() and not view.is_complex():
+        view = torch.view_as_complex(view)
+    if hasattr(p, "device_mesh") and not hasattr(view, "device_mesh"):
+        from torch.distributed.tensor import DTensor
+
+        view = DTensor.from_local(view, p.device_mesh, p.placements, run_check=False)
+    return view
+
+
+class Plan(list):
+    """Rows of :meth:`explain`: which kernel updates each tensor, and why."""
+
+    COLUMNS = ("group", "param", "shape", "dtype", "device", "impl", "step_device", "reason")
+
+    def __str__(self):
+        rows = [self.COLUMNS] + [tuple(str(r[c]) for c in self.COLUMNS) for r in self]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(self.COLUMNS))]
+        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
 class _Base(torch.optim.Optimizer):
-    """Shared machinery: validation before any change, impl selection, torch flags."""
+    """Shared machinery: validation before any change, the plan, state, checkpoints."""
 
-    def __init__(self, params, defaults, *, impl, foreach, fused, differentiable):
-        if differentiable:
-            raise NotImplementedError("differentiable=True is not supported by adamkit; use torch.optim")
-        if foreach and fused:
+    _rule = "adam"
+    _torch_flags = dict(foreach=None, maximize=False, differentiable=False, fused=None)
+    _sparse_error = ValueError
+
+    def __init__(self, params, defaults):
+        if defaults.get("fused") and defaults.get("foreach"):
             raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
-        if impl == "auto" and foreach is False and not fused:
-            impl = "reference"
-        elif impl == "auto" and (foreach or fused):
-            impl = "fused" if fused else "foreach"
-        defaults["impl"] = impl
+        if defaults.get("fused") and defaults.get("differentiable"):
+            raise RuntimeError("`fused` does not support `differentiable`")
         self._check_group(defaults)
         super().__init__(params, defaults)
+        if defaults.get("fused"):
+            self._step_supports_amp_scaling = True  # GradScaler hands us grad_scale and found_inf
 
     def add_param_group(self, param_group):
-        params = param_group["params"]
-        if not isinstance(params, (torch.Tensor, set)):  # torch raises its own TypeError for sets
-            params = list(params)
-            param_group = {**param_group, "params": params}
-            tensors = [p[1] if isinstance(p, tuple) else p for p in params]  # named parameters
-            if len({id(p) for p in tensors}) != len(tensors):
-                raise ValueError("params: a parameter appears more than once in a param group; "
-                                 "each tensor may be optimized once")
-        self._check_group({**self.defaults, **param_group})
+        if isinstance(param_group, dict) and "reference_lr" not in param_group and "lr" in param_group:
+            param_group = {**param_group, "reference_lr": _plain(param_group["lr"])}
         super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        if group["reference_lr"] is None:
+            group["reference_lr"] = _plain(group["lr"])
+        self._check_group(group)
 
     def __setstate__(self, state):
         super().__setstate__(state)
         for group in self.param_groups:
-            for key, value in _TORCH_FLAGS.items():
+            for key, value in self._torch_flags.items():
                 group.setdefault(key, value)
-            group.setdefault("decay", self._default_decay(group))
-            group.setdefault("impl", "auto")
-
-    def _default_decay(self, group):
-        return "l2"
+            group.setdefault("impl", self.defaults.get("impl", "auto"))
+            group.setdefault("reference_lr", _plain(group["lr"]))
+            for p in group["params"]:  # a checkpoint may hold ``step`` as a Python number
+                state = self.state.get(p)
+                if state and "step" in state and not torch.is_tensor(state["step"]):
+                    state["step"] = torch.tensor(float(state["step"]), dtype=torch.float32)
 
     def _check_group(self, group):
         _checks.check_lr(group["lr"])
         _checks.check_nonnegative(group["weight_decay"], "weight_decay")
         _checks.check_decay(group["decay"])
         _checks.check_choice(group["impl"], "impl", kernels.IMPLS)
+        if group.get("reference_lr") is not None:
+            _checks.check_lr(group["reference_lr"], "reference_lr")
 
-    # torch.optim.Adam raises RuntimeError for sparse gradients; torch.optim.SGD accepts them.
-    _sparse_error = ValueError
+    def _requested(self, group):
+        return kernels.requested(group["impl"], foreach=group.get("foreach"), fused=group.get("fused"),
+                                 differentiable=group.get("differentiable", False))
 
     def _grads(self, group):
-        """Params with a gradient and their gradients; sparse gradients are refused."""
+        """Params with a gradient and their gradients; sparse gradients only where the rule takes them."""
         params = [p for p in group["params"] if p.grad is not None]
         for p in params:
-            if p.grad.is_sparse:
+            if p.grad.is_sparse and self._sparse_error is not None:
                 raise self._sparse_error(f"{type(self).__name__} does not support sparse gradients "
                                          "(p.grad.is_sparse); use dense gradients or torch.optim.SparseAdam")
+            if group.get("fused") and not (p.device.type in kernels.KERNELS["fused"].devices
+                                           and torch.is_floating_point(p)):
+                raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of "
+                                   f"supported devices: {sorted(kernels.KERNELS['fused'].devices)} but "
+                                   f"{p.dtype} and {p.device.type}")
         return params, [p.grad for p in params]
 
-    def _impl(self, group, params):
-        return kernels.resolve(group["impl"], params)
+    def _plan(self, group, params, grads):
+        """One kernel per tensor (see :func:`adamkit.torch.kernels.plan`); raises before any change."""
+        l1 = group["decay"] == "l1" and group["weight_decay"] != 0
+        views = [_kernel_view(p) for p in params]
+        grad_views = [g if g.is_sparse else _kernel_view(g) for g in grads]
+        others = [[_kernel_view(t) for t in self._state_tensors(p)] for p in params]
+        return kernels.plan(self._rule, self._requested(group), views, grad_views, l1=l1,
+                            state_dtype=group.get("state_dtype"), others=others)
 
-    def _decay_terms(self, group, impl):
-        """``lr`` and ``(l2, l1, shrink)``; tensors stay on the device for Triton (no host sync)."""
-        lr = group["lr"] if impl == "triton" else _plain(group["lr"])
+    def _state_tensors(self, p):
+        return [t for key, t in self.state.get(p, {}).items() if key != "step" and torch.is_tensor(t)]
+
+    def _scalars(self, group, device_lr=False):
+        """``lr`` and the decay mode's ``(l2, l1, shrink)``; a tensor lr stays on the device if asked."""
+        lr = group["lr"] if device_lr else _plain(group["lr"])
         wd = _plain(group["weight_decay"])
-        return lr, rules.decay_terms(group["decay"], wd, lr, _eta(group, lr))
+        eta = rules.schedule_multiplier(lr, group["reference_lr"])
+        terms = rules.decay_terms(group["decay"], wd, lr, eta)
+        if isinstance(terms.shrink, float) and terms.shrink != 1.0:
+            _checks.check_shrink(terms.shrink, lr, group["reference_lr"], wd)
+            warned = self.__dict__.setdefault("_warned", set())
+            if group["decay"] == "independent" and eta > 1 + 1e-6 and "eta" not in warned:
+                warned.add("eta")
+                warnings.warn(f"lr={lr:.4g} is above reference_lr={group['reference_lr']:.4g}: "
+                              f"'independent' decay is {eta:.3g}x weight_decay; set reference_lr to the "
+                              "schedule's peak rate", RuntimeWarning, stacklevel=4)
+        return lr, terms
 
-    @torch.no_grad()
+    def _amp(self):
+        """GradScaler's fused protocol: ``(grad_scale, found_inf)`` or ``(None, None)``."""
+        return getattr(self, "grad_scale", None), getattr(self, "found_inf", None)
+
     def step(self, closure=None):
         """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
-        for group in self.param_groups:  # every check passes before anything changes
-            self._check_group(group)
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        work = []
-        for group in self.param_groups:  # gradients and implementations, also before any change
-            params, grads = self._grads(group)
-            if params:
-                work.append((group, params, grads, self._impl(group, params)))
-        for group, params, grads, impl in work:
-            self._update_group(group, params, grads, impl)
+        differentiable = any(g.get("differentiable") for g in self.param_groups)
+        with torch.set_grad_enabled(differentiable):
+            for group in self.param_groups:  # every check passes before anything changes
+                self._check_group(group)
+            loss = None
+            if closure is not None:
+                with torch.enable_grad():
+                    loss = closure()
+            work = []
+            for group in self.param_groups:  # gradients and the plan, also before any change
+                params, grads = self._grads(group)
+                if params:
+                    work.append((group, params, grads, self._plan(group, params, grads)))
+            for group, params, grads, choices in work:
+                self._update_group(group, params, grads, choices)
         return loss
+
+    @staticmethod
+    def _split(choices):
+        """``{kernel name: [indices]}`` in plan order."""
+        out = {}
+        for i, choice in enumerate(choices):
+            out.setdefault(choice.kernel, []).append(i)
+        return out
+
+    def explain(self):
+        """Which kernel updates each tensor, and why: a :class:`Plan` of rows (print it for a table).
+
+        Tensors without a gradient yet are planned as if their gradient had their layout.
+
+        >>> import torch, adamkit.torch as ak
+        >>> print(ak.AdamW([torch.zeros(3, 2)], decay="l1").explain())  # doctest: +ELLIPSIS
+        group  param  shape   dtype          device  impl  step_device  reason
+        0      0      (3, 2)  torch.float32  cpu     cpu   cpu          torch's fused Adam has no L1 term...
+        """
+        rows, index = Plan(), 0
+        for g_index, group in enumerate(self.param_groups):
+            params = group["params"]
+            grads = [p.grad if p.grad is not None else p for p in params]
+            for p, choice in zip(params, self._plan(group, params, grads)):
+                kernel = kernels.KERNELS[choice.kernel]
+                on_device = kernel.step_on_device or group.get("capturable")
+                rows.append(dict(group=g_index, param=index, shape=tuple(p.shape), dtype=p.dtype,
+                                 device=kernels.device_type(p), impl=choice.kernel,
+                                 step_device=kernels.device_type(p) if on_device else "cpu",
+                                 reason=choice.reason))
+                index += 1
+        return rows
+
+    def state_dict(self):
+        """torch's state_dict, loadable into torch.optim: an ``"independent"`` group carries the
+        torch-equivalent ``weight_decay = wd / reference_lr`` (exact at any schedule, since
+        ``eta_t * wd = lr_t * wd / reference_lr``) and its own ``wd`` under ``independent_weight_decay``."""
+        state = super().state_dict()
+        for group in state["param_groups"]:
+            if group["decay"] == "independent":
+                group["independent_weight_decay"] = group["weight_decay"]
+                group["weight_decay"] = group["weight_decay"] / group["reference_lr"]
+        return state
+
+    def load_state_dict(self, state_dict):
+        """As torch's, plus: fields torch lacks keep what the constructor set unless the checkpoint
+        carries them, the decay mode survives, and states kept in their own dtype (``state_dtype``)
+        are not cast to the param's."""
+        own = [{k: g[k] for k in _OWN_KEYS if k in g} for g in self.param_groups]
+        super().load_state_dict(state_dict)
+        for group, mine, saved in zip(self.param_groups, own, state_dict["param_groups"]):
+            for key in mine.keys() - saved.keys():
+                group[key] = mine[key]
+            group.pop("independent_weight_decay", None)
+            if saved.get("decay") == "independent":
+                group["weight_decay"] = saved.get("independent_weight_decay",
+                                                  saved["weight_decay"] * saved["reference_lr"])
+            self._adopt_saved_decay(group, saved, mine)
+            self._check_group(group)
+            self._restore_state_dtype(group, [state_dict["state"].get(i) for i in saved["params"]])
+
+    def _adopt_saved_decay(self, group, saved, mine):
+        """A checkpoint from torch.optim carries its mode only as a flag (see Adam)."""
+        if "decay" not in saved:
+            group["decay"] = mine["decay"]
+
+    def _restore_state_dtype(self, group, saved_states):
+        """torch's loader casts floating state to the param's dtype; take the saved values again."""
+        dtype = group.get("state_dtype")
+        for p, saved in zip(group["params"], saved_states):
+            if dtype is None or not saved:
+                continue
+            for key, value in saved.items():
+                if key != "step" and torch.is_tensor(value) and value.is_floating_point():
+                    self.state[p][key] = value.to(device=p.device, dtype=dtype, copy=True)
 
 
 class SGD(_Base):
-    """torch.optim.SGD with ``decay=`` and ``impl=``; default ``decay="l2"`` (torch's)."""
+    __doc__ = f"""torch.optim.SGD with weight-decay modes and a choice of kernel.
+
+    .. math::
+        d = g + \\text{{coupled decay}}(p), \\quad p \\leftarrow s\\,p, \\quad
+        b = \\mu b + (1 - \\tau) d \\ (b = d \\text{{ at first}}), \\quad
+        p \\leftarrow p - \\text{{lr}} \\cdot (d + \\mu b \\text{{ if nesterov else }} b)
+    {_ARGS_COMMON}
+        momentum (float): ``mu``; dampening (float): ``tau``; nesterov (bool): Nesterov momentum.{_ARGS_OWN}
+
+    Default ``decay="l2"``, torch's. Sparse gradients are taken (reference kernel), as torch's.
+    """
+
+    _rule = "sgd"
+    _sparse_error = None
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, *, maximize=False, foreach=None, differentiable=False,
-                 fused=None, decay="l2", impl="auto"):
+                 fused=None, decay="l2", impl="auto", reference_lr=None):
+        _checks.check_lr(lr)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize, foreach=foreach,
-                        differentiable=differentiable, fused=fused, decay=decay)
-        super().__init__(params, defaults, impl=impl, foreach=foreach, fused=fused,
-                         differentiable=differentiable)
+                        differentiable=differentiable, fused=fused, decay=decay, impl=impl,
+                        reference_lr=reference_lr)
+        super().__init__(params, defaults)
 
     def _check_group(self, group):
         super()._check_group(group)
         _checks.check_sgd(group["momentum"], group["dampening"], group["nesterov"])
 
-    def _update_group(self, group, params, grads, impl):
-        lr, (l2, l1, shrink) = self._decay_terms(group, "sgd")  # SGD kernels take Python scalars
-        momentum = group["momentum"]
-        bufs = [self.state[p].get("momentum_buffer") for p in params] if momentum else [None] * len(params)
-        bufs = kernels.get(impl).sgd(
-            params, grads, bufs, lr=lr, momentum=momentum, dampening=group["dampening"],
-            nesterov=group["nesterov"], l2=l2, l1=l1, shrink=shrink, maximize=group["maximize"])
-        if momentum:
-            for p, buf in zip(params, bufs):
-                self.state[p]["momentum_buffer"] = buf
+    def _update_group(self, group, params, grads, choices):
+        grad_scale, found_inf = self._amp()
+        if found_inf is not None:
+            if found_inf.item():
+                return
+            grads = torch._foreach_div(grads, grad_scale) if grad_scale is not None else grads
+        lr, terms = self._scalars(group)
+        h = SGDScalars(lr, group["momentum"], group["dampening"], group["nesterov"], *terms, group["maximize"])
+        momentum = h.momentum != 0
+        for name, idx in self._split(choices).items():
+            ps = [params[i] for i in idx]
+            bufs = [self.state[p].get("momentum_buffer") if momentum else None for p in ps]
+            sparse = name == "reference" and any(grads[i].is_sparse for i in idx)
+            view = (lambda t: t) if sparse else _kernel_view
+            new = kernels.KERNELS[name].module.sgd(
+                [view(p) for p in ps], [view(grads[i]) for i in idx], [view(b) for b in bufs], h)
+            if momentum:
+                for p, buf, b in zip(ps, new, bufs):
+                    self.state[p]["momentum_buffer"] = b if b is not None else _like(p, buf)
 
 
 class Adam(_Base):
-    """torch.optim.Adam with ``decay=`` and ``impl=``.
+    __doc__ = f"""torch.optim.Adam with weight-decay modes, a choice of kernel and a state dtype.
 
-    The default ``decay`` is ``"l2"`` (coupled, as torch.optim.Adam), or
-    ``"decoupled"`` when ``decoupled_weight_decay=True``.
+    .. math::
+        g = g + \\text{{coupled decay}}(p), \\quad p \\leftarrow s\\,p, \\quad
+        m = \\beta_1 m + (1-\\beta_1) g, \\quad v = \\beta_2 v + (1-\\beta_2) g^2, \\quad
+        p \\leftarrow p - \\text{{lr}} \\, \\frac{{m/(1-\\beta_1^t)}}{{\\sqrt{{v/(1-\\beta_2^t)}} + \\epsilon}}
+    {_ARGS_COMMON}
+        betas (tuple): ``(beta1, beta2)``; eps (float): added to the bias-corrected ``sqrt(v)``.
+        amsgrad (bool): divide by ``sqrt(max(v))`` (state ``max_exp_avg_sq``).
+        decoupled_weight_decay (bool): torch's flag; ``True`` means ``decay="decoupled"``.
+        capturable (bool): keep ``step`` on the param's device (CUDA graphs).
+        state_dtype (torch.dtype): dtype of ``exp_avg``/``exp_avg_sq`` (e.g. fp32 for bf16 params);
+            default: the param's.{_ARGS_OWN}
+
+    Default ``decay="l2"``: coupled, as torch.optim.Adam.
     """
+
+    _torch_flags = dict(foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                        amsgrad=False)
+    _sparse_error = RuntimeError  # torch.optim.Adam's type
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False, decay=None,
-                 impl="auto", state_dtype=None):
-        if isinstance(lr, torch.Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
+                 impl="auto", state_dtype=None, reference_lr=None):
+        # torch.optim's construction checks, in its order and with its messages.
+        if isinstance(lr, torch.Tensor) and foreach and not capturable:
+            raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
+        _checks.check_lr(lr)
         _checks.check_betas(betas)
+        if sum(isinstance(b, torch.Tensor) for b in betas) == 1:
+            raise ValueError("betas must be either both floats or both Tensors")
+        for i, b in enumerate(betas):
+            if isinstance(b, torch.Tensor) and foreach and not capturable:
+                raise ValueError(f"betas[{i}] as a Tensor is not supported for capturable=False and foreach=True")
         decay = decay or ("decoupled" if decoupled_weight_decay else "l2")
         defaults = dict(lr=lr, betas=tuple(_plain(b) for b in betas), eps=eps,
                         weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
                         foreach=foreach, capturable=capturable, differentiable=differentiable,
-                        fused=fused, decoupled_weight_decay=decay == "decoupled", decay=decay,
-                        state_dtype=state_dtype)
-        super().__init__(params, defaults, impl=impl, foreach=foreach, fused=fused,
-                         differentiable=differentiable)
-
-    _sparse_error = RuntimeError
-
-    def _default_decay(self, group):
-        return "decoupled" if group.get("decoupled_weight_decay") else "l2"
+                        fused=fused, decoupled_weight_decay=rules.DECAY_MODES[decay].torch_decoupled
+                        if decay in rules.DECAY_MODES else False, decay=decay, impl=impl,
+                        state_dtype=state_dtype, reference_lr=reference_lr)
+        super().__init__(params, defaults)
 
     def _check_group(self, group):
         super()._check_group(group)
@@ -178,60 +369,93 @@ class Adam(_Base):
         _checks.check_eps(group["eps"])
         _checks.check_choice(group.get("state_dtype"), "state_dtype", _STATE_DTYPES)
 
-    def _impl(self, group, params):
-        impl = super()._impl(group, params)
-        dtype = group.get("state_dtype")
-        if dtype is None or all(p.dtype == dtype for p in params) or impl in ("reference", "triton"):
-            return impl
-        if group["impl"] == "auto":
-            return "reference"
-        raise ValueError(f"impl={impl!r} keeps states in the param dtype; state_dtype={dtype} "
-                         "needs impl='triton' or 'reference'")
+    def _adopt_saved_decay(self, group, saved, mine):
+        if "decay" not in saved:  # torch.optim's checkpoint: its flag says coupled or decoupled
+            flag = bool(saved.get("decoupled_weight_decay", False))
+            keep = rules.DECAY_MODES[mine["decay"]].torch_decoupled == flag
+            group["decay"] = mine["decay"] if keep else ("decoupled" if flag else "l2")
+        group["decoupled_weight_decay"] = rules.DECAY_MODES[group["decay"]].torch_decoupled
 
     def state_dict(self):
         # Keep torch's flag in step with the mode so the dict loads into torch.optim.
         for group in self.param_groups:
-            group["decoupled_weight_decay"] = group["decay"] == "decoupled"
+            mode = rules.DECAY_MODES.get(group["decay"])
+            if mode:  # an invalid mode set by hand is reported by step(), not here
+                group["decoupled_weight_decay"] = mode.torch_decoupled
         return super().state_dict()
 
-    def _state(self, p, group, step_device):
+    def _state(self, p, group, on_device):
+        """The state of ``p``, created on first use; ``step`` placed where its kernel reads it."""
         state = self.state[p]
+        step_device = p.device if on_device or group["capturable"] else torch.device("cpu")
         dtype = group.get("state_dtype") or p.dtype
-        if not state:
+        if "step" not in state:
             state["step"] = torch.tensor(0.0, dtype=torch.float32, device=step_device)
             state["exp_avg"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
-        elif state["step"].device != step_device:  # e.g. a checkpoint from another impl
-            state["step"] = state["step"].to(step_device)
+        elif state["step"].device != step_device:  # a checkpoint, or another kernel last step
+            state["step"] = state["step"].to(step_device, torch.float32)
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
         return state
 
-    def _update_group(self, group, params, grads, impl):
-        kernel = kernels.get(impl)
-        lr, (l2, l1, shrink) = self._decay_terms(group, impl)
-        amsgrad = group["amsgrad"]
-        on_device = getattr(kernel, "STEP_ON_DEVICE", False) or group["capturable"]
-        cpu = torch.device("cpu")
-        states = [self._state(p, group, p.device if on_device else cpu) for p in params]
+    def _update_group(self, group, params, grads, choices):
+        split = self._split(choices)
+        grad_scale, found_inf = self._amp()
+        if found_inf is not None and set(split) != {"fused"}:  # only torch's fused kernel reads them
+            if found_inf.item():
+                return
+            grads = torch._foreach_div(grads, grad_scale) if grad_scale is not None else grads
+            grad_scale = found_inf = None
+        states = [self._state(p, group, kernels.KERNELS[c.kernel].step_on_device) for p, c in zip(params, choices)]
+        steps = [s["step"] for s in states]
+        torch._foreach_add_(steps, 1)
         beta1, beta2 = group["betas"]
-        kernel.adam(
-            params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
-            [s["max_exp_avg_sq"] for s in states] if amsgrad else [], [s["step"] for s in states],
-            lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"], l2=l2, l1=l1, shrink=shrink,
-            amsgrad=amsgrad, maximize=group["maximize"])
+        amsgrad = group["amsgrad"]
+        for name, idx in split.items():
+            device_lr = name == "triton"  # reads a tensor lr on the device: no host sync
+            lr, terms = self._scalars(group, device_lr)
+            h = AdamScalars(lr, beta1, beta2, group["eps"], *terms, amsgrad, group["maximize"])
+            pick = [states[i] for i in idx]
+            lists = ([_kernel_view(params[i]) for i in idx], [_kernel_view(grads[i]) for i in idx],
+                     [_kernel_view(s["exp_avg"]) for s in pick], [_kernel_view(s["exp_avg_sq"]) for s in pick],
+                     [_kernel_view(s["max_exp_avg_sq"]) for s in pick] if amsgrad else [],
+                     [s["step"] for s in pick])
+            extra = dict(grad_scale=grad_scale, found_inf=found_inf) if name == "fused" else {}
+            kernels.KERNELS[name].module.adam(*lists, h, **extra)
 
 
 class AdamW(Adam):
-    """torch.optim.AdamW with ``decay=`` and ``impl=``: default ``decay="decoupled"``,
-    ``weight_decay=1e-2``. ``decay="independent"`` is the paper's fully decoupled form."""
+    __doc__ = f"""torch.optim.AdamW with weight-decay modes, a choice of kernel and a state dtype.
+
+    Default ``decay="decoupled"``, ``weight_decay=1e-2`` (torch's): ``p *= 1 - lr_t*wd`` before
+    the Adam step. ``decay="independent"`` is the paper's fully decoupled form,
+    ``p *= 1 - eta_t*wd`` with ``eta_t = lr_t / reference_lr``: for one fixed ``lr`` it equals
+    ``"decoupled"`` with ``wd / lr``; across a sweep of ``lr`` the good ``wd`` stops moving.
+    {_ARGS_COMMON}
+        betas, eps, amsgrad, capturable, state_dtype: as :class:`Adam`.{_ARGS_OWN}
+
+    >>> import torch, adamkit.torch as ak
+    >>> w = torch.ones(2, requires_grad=True)
+    >>> opt = ak.AdamW([w], lr=0.1, weight_decay=0.5)
+    >>> w.grad = torch.zeros(2); opt.step(); w.detach().tolist()   # zero gradient: decay alone
+    [0.949999988079071, 0.949999988079071]
+    """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, *, maximize=False, foreach=None, capturable=False,
-                 differentiable=False, fused=None, decay="decoupled", impl="auto", state_dtype=None):
+                 differentiable=False, fused=None, decay="decoupled", impl="auto", state_dtype=None,
+                 reference_lr=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
                          maximize=maximize, capturable=capturable, differentiable=differentiable,
-                         fused=fused, decay=decay, impl=impl, state_dtype=state_dtype)
+                         fused=fused, decay=decay, impl=impl, state_dtype=state_dtype,
+                         reference_lr=reference_lr)
 
-    def _default_decay(self, group):
-        return "decoupled"
+    def _adopt_saved_decay(self, group, saved, mine):
+        # torch.optim.AdamW stays decoupled whatever it loads (an Adam checkpoint included);
+        # so does this one, unless it was itself constructed with a coupled mode.
+        super()._adopt_saved_decay(group, saved, mine)
+        coupled = not rules.DECAY_MODES[group["decay"]].torch_decoupled
+        if coupled and rules.DECAY_MODES[mine["decay"]].torch_decoupled:
+            group["decay"] = mine["decay"]
+            group["decoupled_weight_decay"] = True

@@ -1,49 +1,155 @@
-"""Implementations of the optimizer step, chosen by name through ``impl=``.
+"""Implementations of the optimizer step, and the one plan that decides which updates each tensor.
 
-Every kernel module offers ``adam(...)`` and ``sgd(...)`` over flat lists of
-tensors and knows nothing of param groups. The weight-decay mode arrives already
-reduced to three scalars ``(l2, l1, shrink)`` (see :func:`adamkit.rules.decay_terms`).
-
-- ``reference``: one tensor at a time through :mod:`adamkit.rules`; the oracle.
-- ``foreach``:   torch's multi-tensor ``_foreach_*`` ops, a few launches per group.
-- ``fused``:     torch's fused CPU/CUDA Adam kernels, every decay mode mapped onto them.
-- ``triton``:    one Triton launch per (device, dtype) bucket; CUDA, or the CPU under
-                 ``TRITON_INTERPRET=1``.
-
-``auto`` picks ``triton`` for CUDA tensors when Triton is installed, ``fused`` for CPU
-tensors, and ``foreach`` otherwise.
+Every implementation is a :class:`Kernel` record: what it can take (devices, dtypes,
+layouts, a state dtype apart from the param's), where the ``step`` it reads lives, and the
+module holding its ``adam(...)`` and ``sgd(...)``. Kernels work on flat lists of plain
+tensors (complex params arrive as real views, DTensors as their local shards), receive one
+bundle of scalars (:class:`AdamScalars`, :class:`SGDScalars`) with the weight-decay mode
+already reduced to ``(l2, l1, shrink)``, never increment ``step`` (the optimizer does, once)
+and never fall back on their own: :func:`plan` is the only place that chooses.
 """
 
 import importlib
 import importlib.util
 import os
+from dataclasses import dataclass
+from typing import NamedTuple
 
-from adamkit._checks import check_choice
+import torch
 
-IMPLS = ("auto", "reference", "foreach", "fused", "triton")
-
-
-def _has_triton():
-    return importlib.util.find_spec("triton") is not None
+IMPLS = ("auto", "reference", "foreach", "fused", "cpu", "triton")
+FLOATS = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
 
 
-def resolve(impl, params):
-    """The concrete implementation name for ``impl`` on these params."""
-    check_choice(impl, "impl", IMPLS)
-    devices = {p.device.type for p in params}
-    if impl == "triton":
-        if not _has_triton():
-            raise ValueError("impl='triton' needs Triton: pip install adamkit[triton]")
-        if devices != {"cuda"} and os.environ.get("TRITON_INTERPRET") != "1":
-            raise ValueError(f"impl='triton' needs CUDA tensors (got {sorted(devices)}); set "
-                             "TRITON_INTERPRET=1 to run it on the CPU with Triton's interpreter")
+class AdamScalars(NamedTuple):
+    lr: float  # a float, or a one-element tensor for kernels that read it on the device
+    beta1: float
+    beta2: float
+    eps: float
+    l2: float
+    l1: float
+    shrink: float  # like lr: a float or a device tensor
+    amsgrad: bool
+    maximize: bool
+
+
+class SGDScalars(NamedTuple):
+    lr: float
+    momentum: float
+    dampening: float
+    nesterov: bool
+    l2: float
+    l1: float
+    shrink: float
+    maximize: bool
+
+
+def _triton_interpreted():
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    summary: str
+    devices: frozenset | None  # device types it runs on; None: any
+    dtypes: frozenset  # param dtypes it updates
+    flat: bool  # indexes memory flat: param, grad and states must be dense with equal strides
+    step_on_device: bool  # reads state["step"] on the param's device (else a CPU tensor)
+    state_dtype: bool  # may keep moments in a dtype other than the param's
+    sgd: bool  # has an SGD step
+    differentiable: bool = False  # autograd can flow through its step
+    sparse: bool = False  # takes sparse gradients (SGD)
+
+    @property
+    def module(self):
+        return importlib.import_module(f"{__name__}.{self.name}")
+
+    def available(self):
+        """Whether it can run on this machine (Triton installed, a C compiler present)."""
+        if self.name == "triton":
+            return importlib.util.find_spec("triton") is not None
+        if self.name == "cpu":
+            return self.module.load() is not None
+        return True
+
+    def runs_on(self, device_type):
+        if self.name == "triton" and device_type == "cpu":
+            return _triton_interpreted()
+        return self.devices is None or device_type in self.devices
+
+
+KERNELS = {k.name: k for k in (
+    Kernel("reference", "one tensor at a time through adamkit.rules, fp32 math for half params (the oracle)",
+           None, FLOATS, flat=False, step_on_device=False, state_dtype=True, sgd=True, differentiable=True,
+           sparse=True),
+    Kernel("foreach", "torch's _foreach_* multi-tensor ops, math in the param dtype",
+           None, FLOATS, flat=False, step_on_device=False, state_dtype=False, sgd=True),
+    Kernel("fused", "torch's fused Adam/AdamW kernel, every decay mode mapped onto it",
+           frozenset({"cpu", "cuda", "mps", "xpu"}), FLOATS, flat=True, step_on_device=True,
+           state_dtype=False, sgd=False),
+    Kernel("cpu", "adamkit's single-pass OpenMP C kernel, one thread synchronisation per step",
+           frozenset({"cpu"}), frozenset({torch.float32, torch.bfloat16}), flat=True, step_on_device=False,
+           state_dtype=False, sgd=False),
+    Kernel("triton", "one Triton launch per (device, dtype), fp32 math, lr and step on the device",
+           frozenset({"cuda"}), FLOATS, flat=True, step_on_device=True, state_dtype=True, sgd=False),
+)}
+
+
+def device_type(t):
+    """The device type a tensor is planned for (tests stand ``meta`` tensors in for CUDA here)."""
+    return t.device.type
+
+
+class Choice(NamedTuple):
+    kernel: str
+    reason: str
+
+
+def requested(impl, *, foreach=None, fused=None, differentiable=False):
+    """The implementation a group asks for: ``impl=``, or torch.optim's flags mapped onto it."""
+    if differentiable:
+        return "reference"
     if impl != "auto":
         return impl
-    if devices == {"cuda"} and _has_triton():
-        return "triton"
-    if devices == {"cpu"}:
+    if fused:
         return "fused"
-    return "foreach"
+    if foreach:
+        return "foreach"
+    if foreach is False:
+        return "reference"  # torch's for-loop
+    return "auto"
+
+
+def _auto_adam(dev, dtype, *, l1, own_state_dtype):
+    """torch's fused kernels where they apply; the measured exceptions otherwise."""
+    triton = KERNELS["triton"]
+    if dev == "cuda":
+        # Triton stays opt-in until a GPU run in benchmarks/RESULTS.md shows it correct and faster.
+        if own_state_dtype:
+            return (Choice("triton", "state_dtype differs from the param's: Triton keeps it")
+                    if triton.available() else Choice("reference", "state_dtype differs from the param's"))
+        if l1:
+            return (Choice("triton", "torch's fused Adam has no L1 term: Triton adds it in one pass")
+                    if triton.available() else Choice("foreach", "torch's fused Adam has no L1 term"))
+        return Choice("fused", "torch's fused CUDA kernel")
+    if own_state_dtype:
+        return Choice("reference", "state_dtype differs from the param's: only the reference keeps it here")
+    if dev == "cpu":
+        if l1 and dtype in KERNELS["cpu"].dtypes and KERNELS["cpu"].available():
+            return Choice("cpu", "torch's fused Adam has no L1 term: the C kernel adds it in one pass")
+        return Choice("fused", "torch's fused CPU kernel")
+    if KERNELS["fused"].runs_on(dev):
+        return Choice("fused", f"torch's fused {dev} kernel")
+    return Choice("foreach", f"no fused kernel for {dev} tensors")
+
+
+def _auto_sgd(dev, dtype, why=""):
+    why = why + ": " if why else ""
+    if dtype in (torch.float16, torch.bfloat16) and dev == "cpu":
+        # _foreach_mul_ with a Python scalar rounds the momentum to bf16 on the CPU (0.9 -> 0.8984).
+        return Choice("reference", why + "half-precision params on the CPU: fp32 math, rounded once")
+    return Choice("foreach", why + "torch's multi-tensor ops stream SGD's two passes")
 
 
 def _dense(t):
@@ -58,22 +164,58 @@ def _dense(t):
     return True
 
 
-def split_by_layout(params, grads, *states):
-    """Indices of the tensors a flat-memory kernel may update, and of the rest.
+def flat_ok(p, others):
+    """Flat indexing is valid: ``p`` is dense and every other tensor (None skipped) shares its
+    shape and strides. torch's own fused kernels need this too: a strided param with a
+    contiguous grad gets a wrong update from them."""
+    return _dense(p) and all(t is None or (t.shape == p.shape and t.stride() == p.stride()) for t in others)
 
-    Flat indexing is valid when the param is dense and its grad and every state (None is
-    skipped) have its shape and strides (torch already makes a grad's dtype the param's). torch's own fused kernels
-    need this too: a strided param with a contiguous grad gets a wrong update from them.
+
+def _refuse(kernel, index, p, why):
+    raise ValueError(f"impl={kernel.name!r} cannot update param {index} ({p.dtype} on {device_type(p)}): {why}; "
+                     f"use impl='auto' or 'reference'")
+
+
+def plan(rule, impl, params, grads, *, l1=False, state_dtype=None, others=None):
+    """One :class:`Choice` per tensor: which kernel updates it, and why.
+
+    ``rule`` is ``"adam"`` or ``"sgd"``; ``impl`` what the group asks for (see :func:`requested`);
+    ``others[i]`` the state tensors that kernel must index alike (for the layout check).
+    An explicit ``impl`` that cannot take a tensor's device, dtype or state dtype is an error;
+    a layout that flat kernels cannot index goes to the reference kernel, which is correct for any.
     """
-    flat, rest = [], []
-    for i, p in enumerate(params):
-        others = [grads[i]] + [s[i] for s in states if s]
-        ok = _dense(p) and all(
-            t is None or (t.shape == p.shape and t.stride() == p.stride()) for t in others)
-        (flat if ok else rest).append(i)
-    return flat, rest
+    choices = []
+    for i, (p, g) in enumerate(zip(params, grads)):
+        dev, dtype = device_type(p), p.dtype
+        own_state_dtype = state_dtype is not None and state_dtype != dtype
+        if g is not None and g.is_sparse:
+            choices.append(Choice("reference", "sparse gradient"))
+            continue
+        if impl == "auto":
+            choice = _auto_adam(dev, dtype, l1=l1, own_state_dtype=own_state_dtype) if rule == "adam" \
+                else _auto_sgd(dev, dtype)
+        else:
+            kernel = KERNELS[impl]
+            if rule == "sgd" and not kernel.sgd:
+                choice = _auto_sgd(dev, dtype, f"{impl} has no SGD step")
+            else:
+                if not kernel.runs_on(dev):
+                    hint = " (or TRITON_INTERPRET=1 to run it on the CPU)" if impl == "triton" else ""
+                    _refuse(kernel, i, p, f"it runs on {', '.join(sorted(kernel.devices))} tensors{hint}")
+                if dtype not in kernel.dtypes:
+                    _refuse(kernel, i, p, f"it takes {sorted(str(d) for d in kernel.dtypes)}")
+                if own_state_dtype and not kernel.state_dtype:
+                    raise ValueError(f"impl={impl!r} keeps states in the param dtype; state_dtype={state_dtype} "
+                                     "needs impl='auto', 'triton' or 'reference'")
+                if not kernel.available():
+                    raise ValueError(f"impl={impl!r} is not available here: "
+                                     + ("pip install adamkit[triton]" if impl == "triton" else
+                                        "no C compiler could build it (see the warning above)"))
+                choice = Choice(impl, "requested")
+        kernel = KERNELS[choice.kernel]
+        if kernel.flat and not flat_ok(p, [g] + list(others[i] if others else [])):
+            choice = Choice("reference", f"{choice.kernel} indexes memory flat; this param, its grad or "
+                                         "a state is strided differently")
+        choices.append(choice)
+    return choices
 
-
-def get(name):
-    """The kernel module for a concrete implementation name."""
-    return importlib.import_module(f"adamkit.torch.kernels.{name}")

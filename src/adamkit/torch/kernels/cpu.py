@@ -1,14 +1,19 @@
 """A single-pass C kernel for float32 and bfloat16 Adam on the CPU, built with the system's
-C compiler on first use and cached (``$XDG_CACHE_HOME/adamkit``). ``load()`` returns None
-where no compiler is found, and callers keep their multi-pass path."""
+C compiler on first use and cached (``$XDG_CACHE_HOME/adamkit``). The cached library is keyed
+by everything the build depends on: the source, the flags, the compiler's identity and the
+CPU's features (``-march=native`` code from one CPU may not run on another that shares the
+home directory). ``load()`` returns None, with a warning that quotes the compiler, where it
+cannot be built, and the plan uses torch's fused kernel instead."""
 
 import ctypes
 import functools
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -19,14 +24,38 @@ FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fno-s
          "-shared", "-fPIC"]
 
 
+def _cpu_features():
+    """The CPU's model and feature flags as the kernel's ``-march=native`` build sees them."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    keep = [line for line in lines if line.split(":")[0].strip() in ("flags", "Features", "model name")]
+    return platform.machine() + "\n" + "\n".join(dict.fromkeys(keep))
+
+
+def _compiler_identity(compiler):
+    try:
+        return subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return compiler
+
+
+def _warn(message):
+    warnings.warn(f"adamkit: the C kernel for CPU Adam could not be built ({message}); "
+                  "torch's fused CPU kernel is used instead", RuntimeWarning, stacklevel=4)
+
+
 @functools.cache
 def load():
     """``{dtype: compiled function}`` for float32 and bfloat16, or None if it cannot be built here."""
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
+        _warn("no C compiler found: set CC or install gcc")
         return None
-    code = SOURCE.read_bytes()
-    digest = hashlib.sha256(code + " ".join(FLAGS).encode()).hexdigest()[:16]
+    key = b"\0".join([SOURCE.read_bytes(), " ".join(FLAGS).encode(), _compiler_identity(compiler).encode(),
+                      _cpu_features().encode()])
+    digest = hashlib.sha256(key).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "adamkit"
     library = cache / f"cpu_adam-{digest}.so"
     if not library.exists():
@@ -34,15 +63,26 @@ def load():
             cache.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache)
             os.close(fd)
-        except OSError:
+        except OSError as e:
+            _warn(f"cache directory {cache}: {e.strerror or e}")
             return None
         try:
-            subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", tmp, "-lm"], check=True, capture_output=True)
+            subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", tmp, "-lm"], check=True, capture_output=True,
+                           text=True)
             os.replace(tmp, library)  # atomic: concurrent builders never see half a library
-        except (OSError, subprocess.CalledProcessError):
+        except subprocess.CalledProcessError as e:
             Path(tmp).unlink(missing_ok=True)
+            _warn(f"{compiler}: {(e.stderr or '').strip().splitlines()[-1:] or e}")
             return None
-    lib = ctypes.CDLL(str(library))
+        except OSError as e:
+            Path(tmp).unlink(missing_ok=True)
+            _warn(f"{compiler}: {e.strerror or e}")
+            return None
+    try:
+        lib = ctypes.CDLL(str(library))
+    except OSError as e:  # e.g. a library built for another CPU under the same key
+        _warn(f"{library}: {e}")
+        return None
     kernels = {torch.float32: lib.adam_f32, torch.bfloat16: lib.adam_bf16}
     for fn in kernels.values():
         fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 8 + [ctypes.c_float] * 8 + [ctypes.c_int] * 2
@@ -54,10 +94,17 @@ def _array(ctype, values):
     return (ctype * len(values))(*values)
 
 
-def adam(fn, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1, beta2, eps,
-         l2, l1, shrink, amsgrad, maximize):
-    """Update dense CPU tensors of ``fn``'s dtype (params, grads and states alike) with one call."""
-    torch._foreach_add_(steps, 1)
+def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):
+    """Update dense float32 and bfloat16 CPU tensors (params, grads and states alike), one call per dtype."""
+    for dtype, fn in load().items():
+        mine = [i for i, p in enumerate(params) if p.dtype == dtype]
+        if mine:
+            pick = lambda ts: [ts[i] for i in mine] if ts else ts  # noqa: E731
+            _adam(fn, *map(pick, (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps)), h)
+
+
+def _adam(fn, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):
+    lr, beta1, beta2, eps, l2, l1, shrink, amsgrad, maximize = h
     t = [s.item() for s in steps]
     pointers = [_array(ctypes.c_void_p, [x.data_ptr() for x in ts]) if ts else None
                 for ts in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs if amsgrad else None)]

@@ -24,11 +24,10 @@ def _decayed_grads(params, grads, l2, l1, maximize):
     return grads
 
 
-def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1, beta2,
-         eps, l2, l1, shrink, amsgrad, maximize):
+def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):
+    lr, beta1, beta2, eps, l2, l1, shrink, amsgrad, maximize = h
     lists = [params, grads, exp_avgs, exp_avg_sqs, steps] + ([max_exp_avg_sqs] if amsgrad else [])
     for p, g, m, v, s, *vmax in _buckets(*lists):
-        torch._foreach_add_(s, 1)
         g = _decayed_grads(p, g, l2, l1, maximize)
         if shrink != 1:
             torch._foreach_mul_(p, shrink)
@@ -38,15 +37,15 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, be
         del g
         if amsgrad:
             torch._foreach_maximum_(vmax[0], v)
-        t = [step.item() for step in s]
+        t = [step.item() for step in s]  # bias corrections are host scalars, as in torch's foreach
         denom = torch._foreach_sqrt(vmax[0] if amsgrad else v)
         torch._foreach_div_(denom, [(1 - beta2**k) ** 0.5 for k in t])
         torch._foreach_add_(denom, eps)
         torch._foreach_addcdiv_(p, m, denom, [-lr / (1 - beta1**k) for k in t])
 
 
-def sgd(params, grads, momentum_buffers, *, lr, momentum, dampening, nesterov, l2, l1, shrink,
-        maximize):
+def sgd(params, grads, momentum_buffers, h):
+    lr, momentum, dampening, nesterov, l2, l1, shrink, maximize = h
     out = list(momentum_buffers)
     index = {id(p): i for i, p in enumerate(params)}
     for p, g in _buckets(params, grads):

@@ -1,7 +1,9 @@
 """The readable per-tensor loop: each tensor goes through :mod:`adamkit.rules`.
 
 Half-precision params and states are updated in float32 and rounded once on
-store, so this path is at least as accurate as torch.optim's for-loop.
+store, so this path is at least as accurate as torch.optim's for-loop. It takes
+any layout, any device, sparse SGD gradients, and lets autograd flow through the
+step (``differentiable=True``).
 """
 
 import torch
@@ -19,35 +21,32 @@ def _value(step):
     return step.item() if step.device.type == "cpu" else step
 
 
-def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1, beta2,
-         eps, l2, l1, shrink, amsgrad, maximize):
+def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):
     for i, p in enumerate(params):
-        steps[i] += 1
-        vmax = _opmath(max_exp_avg_sqs[i]) if amsgrad else None
-        # The decay mode arrives reduced; rules.adam sees it as "l2" + "l1" + a shrink.
-        g = rules.decayed_gradient(_opmath(p), _opmath(grads[i]), l2=l2, l1=l1, maximize=maximize)
+        vmax = _opmath(max_exp_avg_sqs[i]) if h.amsgrad else None
         new_p, m, v, vmax = rules.adam(
-            _opmath(p) * shrink, g, _opmath(exp_avgs[i]), _opmath(exp_avg_sqs[i]), vmax,
-            step=_value(steps[i]), lr=lr, beta1=beta1, beta2=beta2, eps=eps, amsgrad=amsgrad)
+            _opmath(p), _opmath(grads[i]), _opmath(exp_avgs[i]), _opmath(exp_avg_sqs[i]), vmax,
+            step=_value(steps[i]), lr=h.lr, beta1=h.beta1, beta2=h.beta2, eps=h.eps, l2=h.l2, l1=h.l1,
+            shrink=h.shrink, amsgrad=h.amsgrad, maximize=h.maximize)
         p.copy_(new_p)
         exp_avgs[i].copy_(m)
         exp_avg_sqs[i].copy_(v)
-        if amsgrad:
+        if h.amsgrad:
             max_exp_avg_sqs[i].copy_(vmax)
 
 
-def sgd(params, grads, momentum_buffers, *, lr, momentum, dampening, nesterov, l2, l1, shrink,
-        maximize):
+def sgd(params, grads, momentum_buffers, h):
     """Returns the momentum buffers (new tensors where a buffer was None)."""
     out = []
     for p, g, buf in zip(params, grads, momentum_buffers):
-        d = rules.decayed_gradient(_opmath(p), _opmath(g), l2=l2, l1=l1, maximize=maximize)
-        new_p, new_buf = rules.sgd(_opmath(p) * shrink, d, None if buf is None else _opmath(buf),
-                                   lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov)
+        new_p, new_buf = rules.sgd(_opmath(p), _opmath(g), None if buf is None else _opmath(buf), lr=h.lr,
+                                   momentum=h.momentum, dampening=h.dampening, nesterov=h.nesterov,
+                                   l2=h.l2, l1=h.l1, shrink=h.shrink, maximize=h.maximize)
         p.copy_(new_p)
-        if momentum != 0:
-            if buf is None:
-                buf = torch.empty_like(p)
-            buf.copy_(new_buf)
+        if h.momentum != 0:
+            if buf is None:  # the first buffer is the (decayed) gradient itself, as torch's
+                buf = new_buf.to(p.dtype) if new_buf.is_sparse else torch.empty_like(p)
+            if not buf.is_sparse:
+                buf.copy_(new_buf)
         out.append(buf)
     return out

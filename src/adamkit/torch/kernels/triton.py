@@ -9,7 +9,8 @@ be captured in a CUDA graph.
 
 On the CPU it runs under ``TRITON_INTERPRET=1`` (Triton's interpreter), which is how
 CI tests it. Tensors must be non-overlapping and dense with matching strides
-(channels-last is fine); any other tensor goes through the reference kernel.
+(channels-last is fine): the plan sends any other tensor to the reference kernel. Each
+``step`` is a float32 tensor on the param's device (the plan places it there).
 """
 
 import math
@@ -18,7 +19,6 @@ import torch
 import triton
 import triton.language as tl
 
-from adamkit.torch.kernels import foreach, reference, split_by_layout
 
 BLOCK = 2048
 _TL = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16,
@@ -115,31 +115,20 @@ def _scalar_arg(x, device):
     return None, float(x), False
 
 
-def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1, beta2,
-         eps, l2, l1, shrink, amsgrad, maximize):
+def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):
+    lr, beta1, beta2, eps, l2, l1, shrink, amsgrad, maximize = h
     vmaxes = max_exp_avg_sqs if amsgrad else [None] * len(params)
-    flat, rest = split_by_layout(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
-    if rest:
-        pick = lambda ts: [ts[i] for i in rest] if ts else ts  # noqa: E731
-        reference.adam(pick(params), pick(grads), pick(exp_avgs), pick(exp_avg_sqs), pick(max_exp_avg_sqs),
-                       pick(steps), lr=_plain(lr), beta1=beta1, beta2=beta2, eps=eps, l2=l2, l1=l1,
-                       shrink=_plain(shrink), amsgrad=amsgrad, maximize=maximize)
     buckets = {}
-    for i in flat:
-        buckets.setdefault((params[i].device, params[i].dtype, exp_avgs[i].dtype), []).append(i)
+    for i, p in enumerate(params):
+        buckets.setdefault((p.device, p.dtype, exp_avgs[i].dtype), []).append(i)
     for (device, p_dtype, s_dtype), idx in buckets.items():
-        rows = [[params[i] for i in idx], [grads[i] for i in idx], [exp_avgs[i] for i in idx],
-                [exp_avg_sqs[i] for i in idx], [vmaxes[i] for i in idx], [steps[i] for i in idx]]
-        for s in rows[5]:
-            if s.device != device or s.dtype != torch.float32:
-                raise ValueError("impl='triton' keeps each state['step'] as a float32 tensor on the "
-                                 f"param's device; got {s.dtype} on {s.device}")
-        torch._foreach_add_(rows[5], 1)
+        rows = [[ts[i] for i in idx] for ts in (params, grads, exp_avgs, exp_avg_sqs, vmaxes, steps)]
         table, counts, blocks = _table(device, rows)
         if blocks == 0:
             continue
         lr_ptr, lr_val, lr_dev = _scalar_arg(lr, device)
         shrink_ptr, shrink_val, shrink_dev = _scalar_arg(shrink, device)
+        # Unused pointer arguments get a valid device address (the table): Triton needs one.
         _adam_kernel[(blocks,)](
             table, counts, len(idx), lr_ptr if lr_dev else table, lr_val,
             shrink_ptr if shrink_dev else table, shrink_val, float(beta1), float(beta2), _log2(beta1),
@@ -147,12 +136,3 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, be
             LOG_T=max(1, math.ceil(math.log2(len(idx) + 1))), LR_ON_DEVICE=lr_dev,
             SHRINK_ON_DEVICE=shrink_dev, HAS_SHRINK=shrink_dev or shrink_val != 1.0, AMSGRAD=amsgrad,
             MAXIMIZE=maximize, HAS_L2=l2 != 0, HAS_L1=l1 != 0, BLOCK=BLOCK, num_warps=8)
-
-
-def _plain(x):
-    return x.item() if isinstance(x, torch.Tensor) else x
-
-
-def sgd(params, grads, momentum_buffers, **kwargs):
-    """SGD is one or two passes of simple arithmetic: torch's foreach ops already stream it."""
-    return foreach.sgd(params, grads, momentum_buffers, **kwargs)
