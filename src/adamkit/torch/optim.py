@@ -11,6 +11,7 @@ hands each kernel its share with one bundle of scalars. :meth:`explain` shows th
 import warnings
 
 import torch
+from torch.optim.optimizer import _use_grad_for_differentiable
 
 from adamkit import _checks, rules
 from adamkit.torch import kernels
@@ -172,23 +173,24 @@ class _Base(torch.optim.Optimizer):
         """GradScaler's fused protocol: ``(grad_scale, found_inf)`` or ``(None, None)``."""
         return getattr(self, "grad_scale", None), getattr(self, "found_inf", None)
 
+    # torch's own wrapper: grad mode from ``differentiable``, and the graph breaks around the
+    # step that let torch.compile see an in-place inference graph.
+    @_use_grad_for_differentiable
     def step(self, closure=None):
         """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
-        differentiable = any(g.get("differentiable") for g in self.param_groups)
-        with torch.set_grad_enabled(differentiable):
-            for group in self.param_groups:  # every check passes before anything changes
-                self._check_group(group)
-            loss = None
-            if closure is not None:
-                with torch.enable_grad():
-                    loss = closure()
-            work = []
-            for group in self.param_groups:  # gradients and the plan, also before any change
-                params, grads = self._grads(group)
-                if params:
-                    work.append((group, params, grads, self._plan(group, params, grads)))
-            for group, params, grads, choices in work:
-                self._update_group(group, params, grads, choices)
+        for group in self.param_groups:  # every check passes before anything changes
+            self._check_group(group)
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        work = []
+        for group in self.param_groups:  # gradients and the plan, also before any change
+            params, grads = self._grads(group)
+            if params:
+                work.append((group, params, grads, self._plan(group, params, grads)))
+        for group, params, grads, choices in work:
+            self._update_group(group, params, grads, choices)
         return loss
 
     @staticmethod
@@ -248,6 +250,8 @@ class _Base(torch.optim.Optimizer):
                 group["weight_decay"] = saved.get("independent_weight_decay",
                                                   saved["weight_decay"] * saved["reference_lr"])
             self._adopt_saved_decay(group, saved, mine)
+            if "decay" not in saved and group["decay"] == "independent":  # torch's lr-scaled wd, converted
+                group["weight_decay"] = saved["weight_decay"] * group["reference_lr"]
             self._check_group(group)
             self._restore_state_dtype(group, [state_dict["state"].get(i) for i in saved["params"]])
 
@@ -311,11 +315,11 @@ class SGD(_Base):
             bufs = [self.state[p].get("momentum_buffer") if momentum else None for p in ps]
             sparse = name == "reference" and any(grads[i].is_sparse for i in idx)
             view = (lambda t: t) if sparse else _kernel_view
-            new = kernels.KERNELS[name].module.sgd(
-                [view(p) for p in ps], [view(grads[i]) for i in idx], [view(b) for b in bufs], h)
-            if momentum:
-                for p, buf, b in zip(ps, new, bufs):
-                    self.state[p]["momentum_buffer"] = b if b is not None else _like(p, buf)
+            buf_views = [view(b) for b in bufs]
+            new = kernels.KERNELS[name].module.sgd([view(p) for p in ps], [view(grads[i]) for i in idx], buf_views, h)
+            if momentum:  # kernels update buffers in place, or hand back new ones (first step, sparse)
+                for p, b, passed, returned in zip(ps, bufs, buf_views, new):
+                    self.state[p]["momentum_buffer"] = b if returned is passed else _like(p, returned)
 
 
 class Adam(_Base):
@@ -384,8 +388,13 @@ class Adam(_Base):
                 group["decoupled_weight_decay"] = mode.torch_decoupled
         return super().state_dict()
 
+    def _init_group(self, group, params, on_device):
+        """Create missing state, ``step`` placed where each tensor's kernel reads it. torch.compile
+        runs a method of this name eagerly, outside the graph, as it does torch.optim's."""
+        for p, device in zip(params, on_device):
+            self._state(p, group, device)
+
     def _state(self, p, group, on_device):
-        """The state of ``p``, created on first use; ``step`` placed where its kernel reads it."""
         state = self.state[p]
         step_device = p.device if on_device or group["capturable"] else torch.device("cpu")
         dtype = group.get("state_dtype") or p.dtype
@@ -407,7 +416,8 @@ class Adam(_Base):
                 return
             grads = torch._foreach_div(grads, grad_scale) if grad_scale is not None else grads
             grad_scale = found_inf = None
-        states = [self._state(p, group, kernels.KERNELS[c.kernel].step_on_device) for p, c in zip(params, choices)]
+        self._init_group(group, params, [kernels.KERNELS[c.kernel].step_on_device for c in choices])
+        states = [self.state[p] for p in params]
         steps = [s["step"] for s in states]
         torch._foreach_add_(steps, 1)
         beta1, beta2 = group["betas"]

@@ -63,7 +63,10 @@ class Kernel:
 
     @property
     def module(self):
-        return importlib.import_module(f"{__name__}.{self.name}")
+        """The module with its ``adam``/``sgd``; Triton's is imported on first use."""
+        if self.name not in _MODULES:
+            _MODULES[self.name] = importlib.import_module(f"{__name__}.{self.name}")
+        return _MODULES[self.name]
 
     def available(self):
         """Whether it can run on this machine (Triton installed, a C compiler present)."""
@@ -219,3 +222,8 @@ def plan(rule, impl, params, grads, *, l1=False, state_dtype=None, others=None):
         choices.append(choice)
     return choices
 
+
+# Imported here, not on demand, so that torch.compile traces a step without a graph break.
+from adamkit.torch.kernels import cpu, foreach, fused, reference  # noqa: E402
+
+_MODULES = {"reference": reference, "foreach": foreach, "fused": fused, "cpu": cpu}

@@ -94,6 +94,7 @@ def _array(ctype, values):
     return (ctype * len(values))(*values)
 
 
+@torch._disable_dynamo  # a ctypes call: torch.compile runs it outside the graph
 def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):
     """Update dense float32 and bfloat16 CPU tensors (params, grads and states alike), one call per dtype."""
     for dtype, fn in load().items():

@@ -17,6 +17,9 @@ import torch
 from adamkit.torch.kernels import foreach
 
 
+# Under torch.compile the fused kernel runs as it is, outside the graph, as torch.optim's fused
+# path does: AOT functionalization cannot mutate parameters through this op.
+@torch._disable_dynamo
 def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, grad_scale=None, found_inf=None):
     lr, beta1, beta2, eps, l2, l1, shrink, amsgrad, maximize = h
     if l1:

@@ -12,7 +12,11 @@ from adamkit import rules
 
 
 def _opmath(t):
-    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+    """The value to compute with: fp32 for half tensors. Under autograd (``differentiable=True``)
+    a copy, since the tensor is overwritten in place after the math has read it."""
+    if t.dtype in (torch.float16, torch.bfloat16):
+        return t.float()
+    return t.clone() if torch.is_grad_enabled() and t.layout == torch.strided else t
 
 
 def _value(step):
@@ -44,9 +48,9 @@ def sgd(params, grads, momentum_buffers, h):
                                    l2=h.l2, l1=h.l1, shrink=h.shrink, maximize=h.maximize)
         p.copy_(new_p)
         if h.momentum != 0:
-            if buf is None:  # the first buffer is the (decayed) gradient itself, as torch's
-                buf = new_buf.to(p.dtype) if new_buf.is_sparse else torch.empty_like(p)
-            if not buf.is_sparse:
+            if buf is None or buf.is_sparse or new_buf.is_sparse:  # a new buffer (a sparse one each step)
+                buf = new_buf.to(p.dtype, copy=True)
+            else:
                 buf.copy_(new_buf)
         out.append(buf)
     return out

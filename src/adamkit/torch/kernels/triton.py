@@ -115,6 +115,7 @@ def _scalar_arg(x, device):
     return None, float(x), False
 
 
+@torch._disable_dynamo  # address tables and launches: torch.compile runs it outside the graph
 def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):
     lr, beta1, beta2, eps, l2, l1, shrink, amsgrad, maximize = h
     vmaxes = max_exp_avg_sqs if amsgrad else [None] * len(params)
