@@ -6,10 +6,10 @@ Once with a ``tf.GradientTape`` loop, once with ``model.fit``. ``y`` has shape (
 like the predictions, so the loss is a mean over n terms, not an (n, n) broadcast.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-import keras
 from adamkit import keras as akk
 
 

@@ -41,7 +41,7 @@ def worker(rank, world, init_file, ckpt_dir):
     torch.set_num_threads(1)
     kwargs = dict(lr=1e-2, weight_decay=0.1)
     for wrap in ("ddp", "fsdp2"):
-        def make(seed=0):
+        def make(seed=0, wrap=wrap):
             model = _model(seed)
             if wrap == "ddp":
                 return DDP(model)

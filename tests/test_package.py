@@ -5,9 +5,9 @@ import sys
 
 
 def test_core_imports_no_framework():
+    frameworks = ("torch", "keras", "tensorflow", "jax", "triton", "matplotlib")
     code = ("import sys, adamkit, adamkit.rules, adamkit.numpy, adamkit.init, adamkit.schedules; "
-            "loaded = [m for m in ('torch', 'keras', 'tensorflow', 'jax', 'triton', 'matplotlib') if m in sys.modules]; "
-            "assert not loaded, loaded")
+            f"loaded = [m for m in {frameworks!r} if m in sys.modules]; assert not loaded, loaded")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -59,7 +59,7 @@ def test_checkpoint_with_a_python_float_step_continues(cls):
     pairs = [(ours, getattr(ak, cls)(ours, lr=1e-2)), (theirs, getattr(torch.optim, cls)(theirs, lr=1e-2))]
     gen = torch.Generator().manual_seed(1)
     _steps(pairs, gen, 3)
-    for p, opt in pairs:
+    for _, opt in pairs:
         state = copy.deepcopy(opt.state_dict())
         state["state"][0]["step"] = state["state"][0]["step"].item()
         opt.load_state_dict(state)

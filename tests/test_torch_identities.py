@@ -36,7 +36,7 @@ def _train(make_opt, steps=60, sched=None, dtype=torch.float64, seed=0):
 def test_zero_weight_decay_makes_every_mode_plain_adam(impl):
     plain, _ = _train(lambda ps: ak.Adam(ps, lr=1e-2, weight_decay=0.0, impl=impl), sched="cosine")
     for decay in DECAYS:
-        got, _ = _train(lambda ps: ak.AdamW(ps, lr=1e-2, weight_decay=0.0, decay=decay, impl=impl),
+        got, _ = _train(lambda ps, decay=decay: ak.AdamW(ps, lr=1e-2, weight_decay=0.0, decay=decay, impl=impl),
                         sched="cosine")
         for a, b in zip(got, plain):
             torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -9,6 +9,7 @@ import adamkit.torch as ak
 from reference import AdamRef, SGDRef
 from torch_configs import DECAYS, IMPLS
 
+
 def _check_against_reference(opt, params, refs, rng, lr, tol, steps=15):
     for _ in range(steps):
         for p, ref in zip(params, refs):

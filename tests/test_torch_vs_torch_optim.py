@@ -5,8 +5,8 @@ import copy
 import pytest
 import torch
 
-from torch_configs import CONFIGS, IMPLS, make_params, set_grads
 from tolerances import assert_close
+from torch_configs import CONFIGS, IMPLS, make_params, set_grads
 
 STEPS = 100
 
@@ -61,7 +61,7 @@ def test_matches_torch_optim(name, ak_cls, torch_cls, kwargs, dtype, impl, sched
 def test_each_step_matches_torch_when_resynced(name, ak_cls, torch_cls, kwargs, dtype, impl):
     pa, oa, pb, ob = _pair(ak_cls, torch_cls, kwargs, dtype, impl)
     gen = torch.Generator().manual_seed(2)
-    for step in range(30):
+    for _ in range(30):
         set_grads([pa, pb], gen)
         oa.step()
         ob.step()

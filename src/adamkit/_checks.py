@@ -8,6 +8,7 @@ config file gives), the way torch.optim does, so a bad value never reaches a par
 import math
 import numbers
 
+
 def _scalar(value, name="value"):
     """A Python float for numbers and one-element tensors/arrays (no host sync for floats)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) and not hasattr(value, "shape"):

@@ -25,8 +25,9 @@ For one fixed base rate lr0, "independent" with ``wd`` equals "decoupled" with
 ``wd / lr0``; across a sweep of lr0 at fixed ``wd`` they differ.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy
 

@@ -100,8 +100,8 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):
     for dtype, fn in load().items():
         mine = [i for i, p in enumerate(params) if p.dtype == dtype]
         if mine:
-            pick = lambda ts: [ts[i] for i in mine] if ts else ts  # noqa: E731
-            _adam(fn, *map(pick, (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps)), h)
+            lists = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps)
+            _adam(fn, *[[ts[i] for i in mine] if ts else ts for ts in lists], h)
 
 
 def _adam(fn, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):

@@ -19,7 +19,6 @@ import torch
 import triton
 import triton.language as tl
 
-
 BLOCK = 2048
 _TL = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16,
        torch.float64: tl.float64}
