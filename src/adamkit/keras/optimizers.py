@@ -40,6 +40,8 @@ _ARGS = {
     "kwargs": """**kwargs: Keras's base optimizer arguments (``clipnorm``, ``clipvalue``,
             ``global_clipnorm``, ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
             ``loss_scale_factor``, ``gradient_accumulation_steps``, ``name``).""",
+    "momentum": """momentum: ``mu``, a float in [0, 1] (Keras's range).""",
+    "nesterov": """nesterov: Nesterov momentum; with ``momentum=0`` it changes nothing, as in Keras.""",
     "adam": """beta_1, beta_2: decay rates of the first and second moments, in [0, 1).
         epsilon: added to the denominator, > 0.
         amsgrad: divide by the running maximum of ``v`` (Reddi et al.).
@@ -181,12 +183,11 @@ class SGD(_Base):
         p &\leftarrow p - \text{lr}_t \cdot (d + \mu b \ \text{if nesterov else } b)
 
     where ``s`` is the decoupled shrink factor (1 for the coupled modes). At a constant
-    learning rate this equals Keras's ``v = mu*v - lr*g; p += v``. ``momentum=0`` is plain
-    gradient descent and keeps an Embedding's sparse update sparse, as Keras's SGD does.
-    """ + _args("learning_rate") + """        momentum: ``mu``, a float in [0, 1] (Keras's range).
-        nesterov: Nesterov momentum; with ``momentum=0`` it changes nothing, as in Keras.
-""" + "\n".join("        " + _ARGS[n] for n in ("weight_decay", "decay_mode", "decay", "reference_learning_rate",
-                                                    "kwargs")) + "\n"
+    learning rate this equals Keras's ``v = mu*v - lr*g; p += v``. With ``momentum=0`` and
+    no decay, an Embedding's sparse gradient (``tf.IndexedSlices``) stays a sparse update,
+    as in Keras's SGD.
+    """ + _args("learning_rate", "momentum", "nesterov", "weight_decay", "decay_mode", "decay",
+                "reference_learning_rate", "kwargs")
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, decay_mode=None,
                  reference_learning_rate=None, decay=None, **kwargs):
@@ -231,10 +232,11 @@ class Adam(_Base):
 
     where ``s`` is the decoupled shrink factor (1 for the coupled modes) and ``v`` becomes
     ``max(v_max, v)`` with ``amsgrad``. ``epsilon_hat=True`` uses
-    ``sqrt(v) + epsilon`` before the bias correction (Keras's numbers).
-    """ + _args("learning_rate") + "        " + _ARGS["adam"] + "\n" + "\n".join(
-        "        " + _ARGS[n] for n in ("weight_decay", "decay_mode", "decay", "reference_learning_rate",
-                                        "kwargs")) + "\n"
+    ``sqrt(v) + epsilon`` before the bias correction (Keras's numbers). An Embedding's
+    ``tf.IndexedSlices`` gradient acts as the dense gradient it stands for; Keras's Adam
+    squares the slices of a row that a batch repeats apart before summing them.
+    """ + _args("learning_rate", "adam", "weight_decay", "decay_mode", "decay", "reference_learning_rate",
+                "kwargs")
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
                  weight_decay=None, decay_mode=None, epsilon_hat=False, reference_learning_rate=None, decay=None,
@@ -280,8 +282,8 @@ class AdamW(Adam):
 
     The update is :class:`Adam`'s; ``decay_mode="independent"`` is the paper's fully
     decoupled form. ``weight_decay=None`` is refused, as Keras's ``AdamW`` does.
-    """ + _args("learning_rate", "weight_decay") + "        " + _ARGS["adam"] + "\n" + "\n".join(
-        "        " + _ARGS[n] for n in ("decay_mode", "decay", "reference_learning_rate", "kwargs")) + "\n"
+    """ + _args("learning_rate", "weight_decay", "adam", "decay_mode", "decay", "reference_learning_rate",
+                "kwargs")
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, decay_mode=None, epsilon_hat=False, reference_learning_rate=None, decay=None,

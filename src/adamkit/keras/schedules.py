@@ -1,30 +1,23 @@
 """adamkit.schedules as Keras learning-rate schedules, and the peak rate of a schedule.
 
-``decay_mode="independent"`` shrinks parameters by ``1 - eta_t * wd`` with
+``decay_mode="independent"`` multiplies parameters by ``1 - eta_t * wd`` each step, with
 ``eta_t = lr_t / reference_learning_rate``. The default reference is the largest rate the
-learning rate can take, so ``eta_t`` stays in [0, 1]; :func:`peak_learning_rate` finds it:
+learning rate reaches (:func:`peak_learning_rate`), so that ``eta_t`` stays in [0, 1]:
 
-=============================  ==========================================  ==========================
-learning rate                  default reference                           ``eta_t``
-=============================  ==========================================  ==========================
-a float                        that float                                  1, then ``lr / lr0`` after
-                                                                           a callback lowers it
-                                                                           (``ReduceLROnPlateau``)
-adamkit ``LearningRateSchedule``  its ``learning_rate``                    the schedule's multiplier
-``CosineDecay``                ``warmup_target`` (warmup) or the           rises over the warmup from
-                               initial rate                                ``initial / target`` to 1,
-                                                                           then cosine to ``alpha``
-``ExponentialDecay``           ``initial_learning_rate``                   ``rate ** (step / steps)``
-``InverseTimeDecay``           ``initial_learning_rate``                   ``1 / (1 + rate * step / steps)``
-``PolynomialDecay``            the larger of the initial and end rates     ``lr_t / that``
-``PiecewiseConstantDecay``     the largest value                           ``value_i / largest``
-``CosineDecayRestarts``        ``initial_learning_rate``                   back to ``m_mul ** i`` at
-                                                                           each restart
-anything else                  none: pass ``reference_learning_rate=``
-=============================  ==========================================  ==========================
-
-A schedule whose rate can grow without bound (``ExponentialDecay`` with ``decay_rate > 1``,
-a ``gamma > 1``) has no default reference either.
+- a float ``lr0``: reference ``lr0``; ``eta_t = 1`` until a callback lowers the rate
+  (``ReduceLROnPlateau``, ``LearningRateScheduler``), then ``lr / lr0``.
+- adamkit's :class:`LearningRateSchedule`: reference its ``learning_rate``; ``eta_t`` is the
+  schedule's multiplier (warmup, cosine, WSD, ...), as in adamkit's other backends.
+- ``CosineDecay``: reference ``warmup_target`` with a warmup, else the initial rate;
+  ``eta_t`` rises from ``initial / warmup_target`` to 1 over the warmup, then follows the
+  cosine down to ``alpha``.
+- ``ExponentialDecay`` (``decay_rate <= 1``), ``InverseTimeDecay``, ``CosineDecayRestarts``
+  (``m_mul <= 1``): reference the initial rate; ``eta_t = lr_t / initial`` (each restart
+  returns to ``m_mul ** i``).
+- ``PolynomialDecay``: reference the larger of the initial and end rates.
+- ``PiecewiseConstantDecay``: reference the largest value; ``eta_t = value_i / largest``.
+- anything else (a custom schedule, a callable, a rate that grows without bound): no
+  default; pass ``reference_learning_rate=``.
 """
 
 import math
