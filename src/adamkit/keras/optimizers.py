@@ -74,9 +74,12 @@ def _decay_mode(decay_mode, decay):
 
 
 def _dense(gradient):
-    """TensorFlow hands an Embedding's gradient over as ``tf.IndexedSlices`` (rows touched by the
-    batch). Adam's moments and every decay mode change all rows, so the rule gets the dense
-    gradient, as Keras's Adam computes it; the values equal a dense gradient's."""
+    """The dense gradient a sparse one stands for (rows a batch repeats summed).
+
+    TensorFlow hands an Embedding's gradient over as ``tf.IndexedSlices``, the rows the batch
+    looked up. Adam's moments and every decay mode change all rows, so the rule needs the
+    whole gradient, as Keras's optimizers also densify it.
+    """
     if type(gradient).__name__ == "IndexedSlices":
         import tensorflow as tf
 
