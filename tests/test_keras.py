@@ -42,7 +42,7 @@ def test_adam_matches_float64_reference_and_adamkit_torch(decay, amsgrad):
     import adamkit.torch as akt
 
     lr = schedules.cosine(STEPS, 0.1)
-    opt = akk.Adam(akk.LearningRateSchedule(lr, 0.02), epsilon=1e-8, weight_decay=0.1, decay=decay,
+    opt = akk.Adam(akk.LearningRateSchedule(lr, 0.02), epsilon=1e-8, weight_decay=0.1, decay_mode=decay,
                    amsgrad=amsgrad)
     init, grads, got = _train(opt)
     params = [torch.tensor(x, dtype=torch.float32, requires_grad=True) for x in init]
@@ -63,7 +63,7 @@ def test_adam_matches_float64_reference_and_adamkit_torch(decay, amsgrad):
 @pytest.mark.parametrize("decay", DECAYS)
 @pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
 def test_sgd_matches_float64_reference(decay, momentum, nesterov):
-    opt = akk.SGD(0.05, momentum=momentum, nesterov=nesterov, weight_decay=0.1, decay=decay)
+    opt = akk.SGD(0.05, momentum=momentum, nesterov=nesterov, weight_decay=0.1, decay_mode=decay)
     init, grads, got = _train(opt)
     refs = [SGDRef(x, momentum=momentum, nesterov=nesterov, weight_decay=0.1, decay=decay) for x in init]
     for gs in grads:
@@ -104,7 +104,7 @@ def test_model_saved_mid_training_continues_identically(tmp_path):
         model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(8, activation="tanh",
                                   kernel_initializer=akk.HeNormal(seed=1)), keras.layers.Dense(1)])
         lr = akk.LearningRateSchedule(schedules.warmup_cosine(40, 5), 0.05)
-        model.compile(optimizer=akk.AdamW(lr, weight_decay=0.01, decay="independent", amsgrad=True), loss="mse")
+        model.compile(optimizer=akk.AdamW(lr, weight_decay=0.01, decay_mode="independent", amsgrad=True), loss="mse")
         return model
 
     model = make()
@@ -154,8 +154,13 @@ def test_initializers_use_keras_layout(cls, kwargs, std):
     (lambda: akk.Adam(beta_2=-0.1), "beta_2"),
     (lambda: akk.Adam(epsilon=-1e-7), "epsilon"),
     (lambda: akk.AdamW(weight_decay=-0.1), "weight_decay"),
-    (lambda: akk.AdamW(decay="ridge"), "decay"),
+    (lambda: akk.AdamW(decay_mode="ridge"), "decay_mode"),
+    (lambda: akk.AdamW(decay="ridge"), "decay_mode"),
+    (lambda: akk.AdamW(decay="l1", decay_mode="l2"), "alias"),
+    (lambda: akk.Adam(weight_decay=0.5, decay=0.01), "InverseTimeDecay"),
+    (lambda: akk.AdamW(weight_decay=1.0, decay_mode="independent"), "weight_decay"),
     (lambda: akk.SGD(momentum=-0.5), "momentum"),
+    (lambda: akk.SGD(momentum=2.0), "momentum"),
 ])
 def test_bad_hyperparameters(call, name):
     with pytest.raises(ValueError, match=name):
@@ -171,6 +176,191 @@ def test_linear_regression_example_fits_the_line():
     for fit in (example.fit_with_gradient_tape, example.fit_with_model_fit):
         slope, intercept = fit(epochs=200)
         assert abs(slope - 2) < 0.15 and abs(intercept) < 0.3, fit.__name__
+
+
+# --- Keras's own conventions, each checked against keras.optimizers on the same inputs ---
+
+def _embedding_fit(optimizer):
+    """Two epochs of an Embedding model; on TensorFlow the table's gradient is tf.IndexedSlices.
+
+    No token repeats within a batch: Keras's Adam squares each repeated row's slice apart
+    before summing them, so its ``v`` there is not that of the gradient (adamkit's is).
+    """
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x, y = rng.permutation(100)[:96].reshape(32, 3), rng.standard_normal((32, 2)).astype("float32")
+    model = keras.Sequential([keras.Input((3,), dtype="int32"), keras.layers.Embedding(100, 4),
+                              keras.layers.Flatten(), keras.layers.Dense(2)])
+    model.compile(optimizer=optimizer, loss="mse")
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    return model.get_weights()
+
+
+@pytest.mark.parametrize("ours,theirs", [
+    (lambda: akk.SGD(0.1), lambda: keras.optimizers.SGD(0.1)),
+    (lambda: akk.SGD(0.1, momentum=0.9, nesterov=True), lambda: keras.optimizers.SGD(0.1, 0.9, nesterov=True)),
+    (lambda: akk.SGD(0.1, weight_decay=0.05), lambda: keras.optimizers.SGD(0.1, weight_decay=0.05)),
+    (lambda: akk.Adam(0.01, epsilon_hat=True, amsgrad=True), lambda: keras.optimizers.Adam(0.01, amsgrad=True)),
+    (lambda: akk.AdamW(0.01, weight_decay=0.1, epsilon_hat=True), lambda: keras.optimizers.AdamW(0.01, 0.1)),
+])
+def test_embedding_model_trains_as_keras(ours, theirs):
+    for a, b in zip(_embedding_fit(ours()), _embedding_fit(theirs())):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_gradient_equals_its_dense_form():
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.IndexedSlices are TensorFlow's")
+    import tensorflow as tf
+
+    table = keras.layers.Embedding(10, 3)
+    table.build((None,))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(table(tf.constant([1, 4, 4])) ** 2)
+    (grad,) = tape.gradient(loss, table.trainable_variables)
+    assert isinstance(grad, tf.IndexedSlices)
+    for make in [lambda: akk.SGD(0.1, momentum=0.9, weight_decay=0.01), lambda: akk.SGD(0.1),
+                 lambda: akk.Adam(0.1, weight_decay=0.01, decay_mode="l1")]:
+        results = []
+        for g in (grad, tf.convert_to_tensor(grad)):
+            v = keras.Variable(table.embeddings.numpy())
+            opt = make()
+            for _ in range(3):
+                opt.apply([g], [v])
+            results.append(_numpy(v.value))
+        np.testing.assert_allclose(results[0], results[1], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("kwargs", [{"momentum": 0.0, "nesterov": True}, {"momentum": 1.0}, {"momentum": 2.0},
+                                    {"momentum": -1.0}, {"momentum": 0.5, "nesterov": True}])
+def test_sgd_accepts_and_refuses_what_keras_does(kwargs):
+    def outcome(cls):
+        try:
+            cls(0.1, **kwargs)
+        except ValueError as e:
+            return "refused", str(e)
+        return "accepted", ""
+
+    ours, theirs = outcome(akk.SGD), outcome(keras.optimizers.SGD)
+    assert ours[0] == theirs[0]
+    assert ours[0] == "accepted" or "momentum" in ours[1]
+    if kwargs == {"momentum": 0.0, "nesterov": True}:  # plain gradient descent, as in Keras
+        _, _, got = _train(akk.SGD(0.1, **kwargs), steps=3)
+        _, _, want = _train(keras.optimizers.SGD(0.1, **kwargs), steps=3)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_adamw_refuses_no_weight_decay_as_keras():
+    for cls in (akk.AdamW, keras.optimizers.AdamW):
+        with pytest.raises(ValueError, match="weight_decay"):
+            cls(weight_decay=None)
+
+
+def test_decay_is_an_alias_of_decay_mode():
+    a = akk.Adam(weight_decay=0.1, decay="l1")
+    assert a.decay_mode == "l1" and a.get_config()["decay_mode"] == "l1"
+    old = {**a.get_config(), "decay": "l1"}
+    del old["decay_mode"]
+    assert akk.Adam.from_config(old).decay_mode == "l1"  # configs saved before decay_mode= load
+    with pytest.raises(ValueError, match="learning-rate decay"):
+        akk.SGD(0.1, decay=1e-4)
+    assert akk.SGD().name.startswith("sgd") and akk.AdamW().name.startswith("adam_w")  # Keras's auto names
+
+
+# --- decay_mode="independent": eta_t = lr_t / reference_learning_rate under any schedule ---
+
+def _cosine_warmup(k, lr0=1e-4, target=1e-2, warmup=10, decay=20):
+    if k < warmup:
+        return lr0 + (target - lr0) * k / warmup
+    return target * 0.5 * (1 + np.cos(np.pi * min(k - warmup, decay) / decay))
+
+
+def _piecewise(k, boundaries=(8, 16), values=(0.1, 0.05, 0.01)):
+    return values[int(np.searchsorted(boundaries, k, side="left"))]  # Keras: values[i] for b[i-1] < k <= b[i]
+
+
+KS = keras.optimizers.schedules
+SCHEDULES = {  # name: (learning_rate, float64 lr_t, float64 reference)
+    "cosine_warmup": (lambda: KS.CosineDecay(1e-4, 20, warmup_target=1e-2, warmup_steps=10), _cosine_warmup, 1e-2),
+    "piecewise": (lambda: KS.PiecewiseConstantDecay([8, 16], [0.1, 0.05, 0.01]), _piecewise, 0.1),
+    "exponential": (lambda: KS.ExponentialDecay(0.1, 5, 0.5), lambda k: 0.1 * 0.5 ** (k / 5), 0.1),
+    "polynomial_up": (lambda: KS.PolynomialDecay(0.01, 20, end_learning_rate=0.05),
+                      lambda k: 0.01 + 0.04 * min(k, 20) / 20, 0.05),
+    "adamkit_wsd": (lambda: akk.LearningRateSchedule(schedules.wsd(30, 5, 10), 0.05),
+                    lambda k: 0.05 * schedules.wsd(30, 5, 10)(k), 0.05),
+    "constant": (lambda: 0.03, lambda k: 0.03, 0.03),
+}
+DECAY_STEPS = 30
+
+
+@pytest.mark.parametrize("name", list(SCHEDULES))
+@pytest.mark.parametrize("cls", [akk.Adam, akk.SGD])
+def test_independent_decay_per_step_is_wd_times_multiplier(cls, name):
+    make, lr_t, reference = SCHEDULES[name]
+    opt = cls(make(), weight_decay=0.2, decay_mode="independent")
+    assert opt.reference_learning_rate == pytest.approx(reference)
+    v = keras.Variable(np.full(3, 1.0, "float32"))
+    values = [1.0]
+    for _ in range(DECAY_STEPS):  # zero gradients: only the decay moves p
+        opt.apply([ops.zeros(3)], [v])
+        values.append(float(_numpy(v.value)[0]))
+    values = np.array(values, dtype=np.float64)
+    eta = np.array([lr_t(k) for k in range(DECAY_STEPS)]) / reference
+    assert eta.max() <= 1 + 1e-12
+    np.testing.assert_allclose(1 - values[1:] / values[:-1], 0.2 * eta, rtol=2e-5, atol=3e-7)
+
+
+def test_independent_decay_in_compiled_fit_follows_warmup_and_plateau_cuts():
+    """model.fit traces the step (tf.function, jax.jit); a ReduceLROnPlateau-style cut lowers eta."""
+    keras.utils.set_random_seed(0)
+    x, y = np.ones((8, 2), "float32"), np.zeros((8, 1), "float32")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+    model.compile(optimizer=akk.AdamW(KS.CosineDecay(1e-4, 20, warmup_target=1e-2, warmup_steps=10),
+                                      weight_decay=0.1, decay_mode="independent"),
+                  loss=lambda t, p: 0.0 * ops.sum(p))  # zero gradients: only the decay acts
+    model.fit(x, y, batch_size=8, epochs=12, verbose=0)
+    want = np.prod([1 - 0.1 * _cosine_warmup(k) / 1e-2 for k in range(12)])
+    np.testing.assert_allclose(model.get_weights()[0], want, rtol=1e-5)
+    assert want < 1  # the repro grew |p| to 12.46 over such a warmup
+
+    const = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+    const.compile(optimizer=akk.AdamW(0.1, weight_decay=0.1, decay_mode="independent"),
+                  loss=lambda t, p: 0.0 * ops.sum(p))
+    cut = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: setattr(const.optimizer, "learning_rate",
+                                                                                    0.1 * 0.5 ** (epoch + 1)))
+    const.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[cut])
+    np.testing.assert_allclose(const.get_weights()[0], np.prod([1 - 0.1 * 0.5**e for e in range(4)]), rtol=1e-5)
+    again = akk.AdamW.from_config(const.optimizer.get_config())  # the reference survives a config round trip
+    assert again.reference_learning_rate == pytest.approx(0.1)
+
+
+def test_reference_rate_is_refused_where_eta_would_pass_one():
+    warm = KS.CosineDecay(1e-4, 20, warmup_target=1e-2, warmup_steps=10)
+    with pytest.raises(ValueError, match="reference_learning_rate"):
+        akk.AdamW(warm, decay_mode="independent", reference_learning_rate=1e-4)
+    with pytest.raises(ValueError, match="reference_learning_rate"):
+        akk.AdamW(lambda: 0.1, decay_mode="independent")  # peak unknown: the user must say
+    with pytest.raises(ValueError, match="reference_learning_rate"):
+        akk.AdamW(KS.ExponentialDecay(0.1, 5, 1.5), decay_mode="independent")  # grows without bound
+    opt = akk.AdamW(0.1, decay_mode="independent")
+    with pytest.raises(ValueError, match="above reference_learning_rate"):
+        opt.learning_rate = 0.2
+    opt.reference_learning_rate = 0.4
+    opt.learning_rate = 0.2
+    np.testing.assert_allclose(_numpy(opt.learning_rate), 0.2)
+    akk.AdamW(lambda: 0.1, decay_mode="decoupled")  # other modes need no reference
+
+
+def test_independent_eta_is_clipped_to_one_where_python_cannot_see_the_rate():
+    class Double(KS.LearningRateSchedule):  # a custom schedule: its peak is the user's word
+        def __call__(self, step):
+            return 0.2 + 0.0 * ops.cast(step, "float32")
+
+    opt = akk.SGD(Double(), weight_decay=0.3, decay_mode="independent", reference_learning_rate=0.1)
+    v = keras.Variable(np.ones(2, "float32"))
+    opt.apply([ops.zeros(2)], [v])
+    np.testing.assert_allclose(_numpy(v.value), 1 - 0.3, rtol=1e-6)  # eta 2 clipped to 1: shrink 0.7, not 0.4
 
 
 @pytest.mark.skipif(os.environ.get("ADAMKIT_KERAS_CHILD") == "1", reason="already a per-backend run")

@@ -145,7 +145,7 @@ def test_triton_keeps_tensor_lr_on_device_and_matches_reference():
     lr = torch.tensor(0.02)
     fast, opt_f, ref, opt_r = _pair(torch.float32, "triton", lr=lr, decay="independent", weight_decay=0.1)
     for group in opt_f.param_groups + opt_r.param_groups:
-        group["initial_lr"] = 0.04  # as a scheduler would set it: eta = 0.5
+        group["reference_lr"] = 0.04  # eta = 0.02 / 0.04 = 0.5
     gen = torch.Generator().manual_seed(6)
     for _ in range(10):
         _grads(fast, ref, gen)

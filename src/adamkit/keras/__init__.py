@@ -1,7 +1,7 @@
 """Keras 3 optimizers, schedules and initializers (TensorFlow, JAX and PyTorch backends).
 
 >>> import keras, adamkit.keras
->>> opt = adamkit.keras.AdamW(learning_rate=1e-3, weight_decay=0.01, decay="independent")
+>>> opt = adamkit.keras.AdamW(learning_rate=1e-3, weight_decay=0.01, decay_mode="independent")
 """
 
 from adamkit.keras.initializers import HeNormal, HeUniform, XavierNormal, XavierUniform

@@ -1,9 +1,9 @@
 """Keras 3 optimizers over :mod:`adamkit.rules`, on the TensorFlow, JAX and PyTorch backends.
 
 They speak Keras's dialect (``learning_rate``, ``beta_1``, ``beta_2``, ``epsilon``,
-``weight_decay``, ``exclude_from_weight_decay``) and add ``decay=`` with the four modes.
-As in Keras, ``weight_decay`` alone means decoupled decay (``decay="decoupled"``);
-``decay="l2"`` is ``torch.optim.Adam``'s coupled penalty. Keras's base class would apply
+``weight_decay``, ``exclude_from_weight_decay``) and add ``decay_mode=`` with the four modes.
+As in Keras, ``weight_decay`` alone means decoupled decay (``decay_mode="decoupled"``);
+``decay_mode="l2"`` is ``torch.optim.Adam``'s coupled penalty. Keras's base class would apply
 decoupled decay on its own for any ``weight_decay``: here the rule applies it, once.
 
 ``epsilon`` is added after the bias correction of ``sqrt(v)`` (PyTorch's placement), so
@@ -15,53 +15,192 @@ import keras
 from keras import ops
 
 from adamkit import _checks, rules
-from adamkit.keras.schedules import LearningRateSchedule
+from adamkit.keras.schedules import check_reference, peak_learning_rate
+
+_ARGS = {
+    "learning_rate": """learning_rate: a float, a ``keras.optimizers.schedules.LearningRateSchedule``
+            (adamkit's :class:`~adamkit.keras.LearningRateSchedule` included) or a callable
+            returning the rate.""",
+    "weight_decay": """weight_decay: ``wd``, the strength of the decay chosen by ``decay_mode``;
+            None or 0 for none. Variables named in ``exclude_from_weight_decay`` are not
+            decayed.""",
+    "decay_mode": """decay_mode: how ``weight_decay`` acts (default ``"decoupled"``, Keras's):
+            ``"l2"``: ``g <- g + wd * p``; ``"l1"``: ``g <- g + wd * sign(p)``;
+            ``"decoupled"``: ``p <- p * (1 - lr_t * wd)``; ``"independent"``:
+            ``p <- p * (1 - eta_t * wd)`` with ``eta_t = lr_t / reference_learning_rate``
+            clipped to [0, 1] (Loshchilov & Hutter's fully decoupled decay).""",
+    "decay": """decay: alias of ``decay_mode``. A number is refused with an explanation:
+            tf.keras read ``decay=`` as a learning-rate decay, which Keras 3 dropped.""",
+    "reference_learning_rate": """reference_learning_rate: ``lr_ref`` of ``decay_mode="independent"``.
+            Default: the peak of ``learning_rate`` where it is known (the float itself, an
+            adamkit schedule's ``learning_rate``, ``CosineDecay``'s ``warmup_target``,
+            ``PiecewiseConstantDecay``'s largest value, ...: see
+            :mod:`adamkit.keras.schedules`); required for other schedules. A reference below a
+            known peak, or a float ``learning_rate`` set above it later, is refused.""",
+    "kwargs": """**kwargs: Keras's base optimizer arguments (``clipnorm``, ``clipvalue``,
+            ``global_clipnorm``, ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
+            ``loss_scale_factor``, ``gradient_accumulation_steps``, ``name``).""",
+    "momentum": """momentum: ``mu``, a float in [0, 1] (Keras's range).""",
+    "nesterov": """nesterov: Nesterov momentum; with ``momentum=0`` it changes nothing, as in Keras.""",
+    "adam": """beta_1, beta_2: decay rates of the first and second moments, in [0, 1).
+        epsilon: added to the denominator, > 0.
+        amsgrad: divide by the running maximum of ``v`` (Reddi et al.).
+        epsilon_hat: add ``epsilon`` to the uncorrected ``sqrt(v)``, as Keras does; the
+            default adds it after the bias correction, as PyTorch does.""",
+}
+
+
+def _args(*names):
+    return "\n    Args:\n" + "\n".join("        " + _ARGS[n] for n in names) + "\n"
+
+
+def _decay_mode(decay_mode, decay):
+    """Resolve ``decay_mode=`` and its alias ``decay=`` to one mode."""
+    if decay is not None:
+        if not isinstance(decay, str):
+            raise ValueError(
+                f"Invalid decay={decay!r}: in adamkit, decay= is an alias of decay_mode=, the weight-decay mode "
+                f"(one of {', '.join(map(repr, tuple(rules.DECAY_MODES)))}). tf.keras read a number there as a "
+                f"learning-rate decay, lr / (1 + decay * step), which Keras 3 no longer supports; for that pass "
+                f"learning_rate=keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1, "
+                f"decay_rate={decay!r}).")
+        if decay_mode is not None and decay_mode != decay:
+            raise ValueError(f"Invalid decay={decay!r} with decay_mode={decay_mode!r}: decay= is an alias of "
+                             "decay_mode=; give one of them")
+        decay_mode = decay
+    decay_mode = "decoupled" if decay_mode is None else decay_mode
+    _checks.check_choice(decay_mode, "decay_mode", tuple(rules.DECAY_MODES))
+    return decay_mode
+
+
+def _dense(gradient):
+    """The dense gradient a sparse one stands for (rows a batch repeats summed).
+
+    TensorFlow hands an Embedding's gradient over as ``tf.IndexedSlices``, the rows the batch
+    looked up. Adam's moments and every decay mode change all rows, so the rule needs the
+    whole gradient, as Keras's optimizers also densify it.
+    """
+    if type(gradient).__name__ == "IndexedSlices":
+        import tensorflow as tf
+
+        return tf.convert_to_tensor(gradient)
+    return ops.convert_to_tensor(gradient, sparse=False)  # JAX's BCOO; a no-op for dense arrays
 
 
 class _Base(keras.optimizers.Optimizer):
-    def __init__(self, learning_rate, weight_decay, decay, name, **kwargs):
-        _checks.check_decay(decay)
+    def __init__(self, learning_rate, weight_decay, decay_mode, decay, reference_learning_rate, **kwargs):
+        decay_mode = _decay_mode(decay_mode, decay)
         if weight_decay is not None:
             _checks.check_nonnegative(weight_decay, "weight_decay")
+            if decay_mode == "independent" and weight_decay >= 1:
+                raise ValueError(f"Invalid weight_decay={weight_decay!r} for decay_mode='independent': parameters "
+                                 "are multiplied by 1 - eta_t * weight_decay each step, with eta_t up to 1; "
+                                 "expected 0 <= weight_decay < 1")
         if isinstance(learning_rate, (int, float)):
             _checks.check_lr(learning_rate, "learning_rate")
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
-        self.decay_mode = decay
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
+        self.decay_mode = decay_mode
+        self._reference_given = reference_learning_rate is not None
+        self._reference = None
+        if self._reference_given:
+            self.reference_learning_rate = reference_learning_rate
+        else:
+            self._derive_reference(learning_rate)
+
+    def _derive_reference(self, learning_rate):
+        peak = peak_learning_rate(learning_rate)
+        if peak is None and self.decay_mode == "independent":
+            raise ValueError(
+                f"decay_mode='independent' needs reference_learning_rate= with learning_rate={learning_rate!r}: "
+                "eta_t = lr_t / reference_learning_rate, and the peak of this learning rate is not known; pass the "
+                "rate at which the decay should have its full strength weight_decay (usually the peak)")
+        self._reference = peak
+
+    def _current_peak(self):
+        if isinstance(self._learning_rate, keras.Variable):
+            return float(ops.convert_to_numpy(self._learning_rate))
+        return peak_learning_rate(self._learning_rate)
+
+    @property
+    def reference_learning_rate(self):
+        """``lr_ref`` in ``eta_t = lr_t / lr_ref`` (``decay_mode="independent"``); None if unknown."""
+        return self._reference
+
+    @reference_learning_rate.setter
+    def reference_learning_rate(self, value):
+        check_reference(value, self._current_peak(), self._learning_rate)
+        self._reference, self._reference_given = float(value), True
+
+    @property
+    def learning_rate(self):
+        return self._get_current_learning_rate()
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        # Python sees every rate set here (ReduceLROnPlateau, LearningRateScheduler), so a rate
+        # above the reference is refused now rather than clipped unseen inside a traced step.
+        independent = self.decay_mode == "independent"
+        if callable(value) and self._reference_given:
+            if independent:
+                check_reference(self._reference, peak_learning_rate(value), value)
+        elif callable(value):
+            self._derive_reference(value)
+        elif independent and float(value) > self._reference * (1 + 1e-6):
+            raise ValueError(
+                f"Invalid learning_rate={float(value)!r} above reference_learning_rate={self._reference!r}: with "
+                "decay_mode='independent' eta_t = lr_t / reference_learning_rate would exceed 1; raise "
+                "reference_learning_rate first")
+        keras.optimizers.Optimizer.learning_rate.fset(self, value)
 
     def _apply_weight_decay(self, variables):
         """Keras's base decays before every step; adamkit's rule does it in ``update_step``."""
 
     def _decay(self, variable):
-        wd = self.weight_decay if self.weight_decay and self._use_weight_decay(variable) else 0.0
-        return wd
+        return self.weight_decay if self.weight_decay and self._use_weight_decay(variable) else 0.0
 
     def _eta(self, learning_rate, dtype):
-        """Schedule multiplier ``lr_t / lr0`` for ``decay="independent"``."""
-        schedule = self._learning_rate
-        if isinstance(schedule, LearningRateSchedule):
-            return ops.cast(schedule.multiplier(self.iterations), dtype)
-        base = getattr(schedule, "initial_learning_rate", None)
-        if base:
-            return ops.cast(learning_rate, dtype) / base
-        return 1.0
+        """``eta_t = lr_t / lr_ref`` for ``decay_mode="independent"``, clipped to [0, 1].
+
+        Python refuses every rate above the reference that it can see (a known schedule's peak,
+        a float set later); the clip covers what it cannot (a custom schedule, a variable
+        assigned directly) without a host sync or a data-dependent branch, so it works in
+        ``tf.function`` and ``jax.jit``. With ``weight_decay < 1`` the shrink factor
+        ``1 - eta_t * wd`` then stays in (0, 1].
+        """
+        if self.decay_mode != "independent":
+            return 1.0
+        return ops.clip(ops.cast(learning_rate, dtype) / self._reference, 0.0, 1.0)
 
     def _terms(self, variable, lr, learning_rate):
         eta = self._eta(learning_rate, variable.dtype)
         return rules.decay_terms(self.decay_mode, self._decay(variable), lr, eta)._asdict()
 
     def get_config(self):
-        return {**super().get_config(), "decay": self.decay_mode}
+        return {**super().get_config(), "decay_mode": self.decay_mode,
+                "reference_learning_rate": self._reference}
 
 
 @keras.saving.register_keras_serializable(package="adamkit")
 class SGD(_Base):
-    """Gradient descent with momentum as ``torch.optim.SGD`` (``b = mu*b + g; p -= lr*b``),
-    which equals Keras's SGD at a constant learning rate."""
+    __doc__ = r"""Gradient descent with momentum, as ``torch.optim.SGD``.
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None,
-                 decay="decoupled", name="adamkit_sgd", **kwargs):
-        _checks.check_sgd(momentum, 0.0, nesterov)
-        super().__init__(learning_rate, weight_decay, decay, name, **kwargs)
+    .. math::
+        d &= g + \text{coupled decay}(p), \qquad p \leftarrow s \cdot p \\
+        b &= d \ \text{(first step)}, \quad b = \mu b + d \ \text{(later)} \\
+        p &\leftarrow p - \text{lr}_t \cdot (d + \mu b \ \text{if nesterov else } b)
+
+    where ``s`` is the decoupled shrink factor (1 for the coupled modes). At a constant
+    learning rate this equals Keras's ``v = mu*v - lr*g; p += v``. With ``momentum=0`` and
+    no decay, an Embedding's sparse gradient (``tf.IndexedSlices``) stays a sparse update,
+    as in Keras's SGD.
+    """ + _args("learning_rate", "momentum", "nesterov", "weight_decay", "decay_mode", "decay",
+                "reference_learning_rate", "kwargs")
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, decay_mode=None,
+                 reference_learning_rate=None, decay=None, **kwargs):
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
+            raise ValueError(f"`momentum` must be a float between [0, 1]. Received: momentum={momentum!r}")
+        super().__init__(learning_rate, weight_decay, decay_mode, decay, reference_learning_rate, **kwargs)
         self.momentum, self.nesterov = momentum, nesterov
 
     def build(self, variables):
@@ -73,10 +212,13 @@ class SGD(_Base):
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
+        wd = self._decay(variable)
+        if not self.momentum and not wd:  # p -= lr * g: a sparse gradient stays a sparse update
+            self.assign_sub(variable, ops.multiply(ops.cast(gradient, dtype), lr))
+            return
         buf = self._momentums[self._get_variable_index(variable)] if self.momentum else None
-        p, new_buf = rules.sgd(variable, ops.cast(gradient, dtype), buf, lr=lr, momentum=self.momentum,
-                               nesterov=self.nesterov, xp=ops,
-                               **self._terms(variable, lr, learning_rate))
+        p, new_buf = rules.sgd(variable, ops.cast(_dense(gradient), dtype), buf, lr=lr, momentum=self.momentum,
+                               nesterov=self.nesterov, xp=ops, **self._terms(variable, lr, learning_rate))
         if self.momentum:
             self.assign(buf, new_buf)
         self.assign(variable, p)
@@ -87,14 +229,28 @@ class SGD(_Base):
 
 @keras.saving.register_keras_serializable(package="adamkit")
 class Adam(_Base):
-    """Adam with a weight-decay mode (``weight_decay`` alone: decoupled, as in Keras)."""
+    __doc__ = r"""Adam (Kingma & Ba) with a weight-decay mode; ``weight_decay`` alone is decoupled, as in Keras.
+
+    .. math::
+        g &\leftarrow g + \text{coupled decay}(p), \qquad p \leftarrow s \cdot p \\
+        m &\leftarrow \beta_1 m + (1 - \beta_1) g, \qquad v \leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
+        p &\leftarrow p - \text{lr}_t \frac{m / (1 - \beta_1^t)}{\sqrt{v / (1 - \beta_2^t)} + \epsilon}
+
+    where ``s`` is the decoupled shrink factor (1 for the coupled modes) and ``v`` becomes
+    ``max(v_max, v)`` with ``amsgrad``. ``epsilon_hat=True`` uses
+    ``sqrt(v) + epsilon`` before the bias correction (Keras's numbers). An Embedding's
+    ``tf.IndexedSlices`` gradient acts as the dense gradient it stands for; Keras's Adam
+    squares the slices of a row that a batch repeats apart before summing them.
+    """ + _args("learning_rate", "adam", "weight_decay", "decay_mode", "decay", "reference_learning_rate",
+                "kwargs")
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
-                 weight_decay=None, decay="decoupled", epsilon_hat=False, name="adamkit_adam", **kwargs):
+                 weight_decay=None, decay_mode=None, epsilon_hat=False, reference_learning_rate=None, decay=None,
+                 **kwargs):
         _checks.check_beta(beta_1, "beta_1")
         _checks.check_beta(beta_2, "beta_2")
         _checks.check_eps(epsilon, "epsilon")
-        super().__init__(learning_rate, weight_decay, decay, name, **kwargs)
+        super().__init__(learning_rate, weight_decay, decay_mode, decay, reference_learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.amsgrad, self.epsilon_hat = amsgrad, epsilon_hat
 
@@ -111,7 +267,7 @@ class Adam(_Base):
         m, v = self._momentums[i], self._velocities[i]
         vmax = self._velocity_hats[i] if self.amsgrad else None
         p, new_m, new_v, new_vmax = rules.adam(
-            variable, ops.cast(gradient, dtype), m, v, vmax, step=ops.cast(self.iterations + 1, dtype),
+            variable, ops.cast(_dense(gradient), dtype), m, v, vmax, step=ops.cast(self.iterations + 1, dtype),
             lr=ops.cast(learning_rate, dtype), beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon,
             amsgrad=self.amsgrad, eps_hat=self.epsilon_hat, xp=ops,
             **self._terms(variable, ops.cast(learning_rate, dtype), learning_rate))
@@ -128,10 +284,17 @@ class Adam(_Base):
 
 @keras.saving.register_keras_serializable(package="adamkit")
 class AdamW(Adam):
-    """Adam with decoupled weight decay, Keras's default ``weight_decay=0.004``;
-    ``decay="independent"`` is the paper's fully decoupled form."""
+    __doc__ = """Adam with decoupled weight decay, Keras's ``AdamW`` defaults (``weight_decay=0.004``).
+
+    The update is :class:`Adam`'s; ``decay_mode="independent"`` is the paper's fully
+    decoupled form. ``weight_decay=None`` is refused, as Keras's ``AdamW`` does.
+    """ + _args("learning_rate", "weight_decay", "adam", "decay_mode", "decay", "reference_learning_rate",
+                "kwargs")
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, decay="decoupled", epsilon_hat=False, name="adamkit_adamw", **kwargs):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, decay, epsilon_hat,
-                         name, **kwargs)
+                 amsgrad=False, decay_mode=None, epsilon_hat=False, reference_learning_rate=None, decay=None,
+                 **kwargs):
+        if weight_decay is None:
+            raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, decay_mode, epsilon_hat,
+                         reference_learning_rate, decay, **kwargs)

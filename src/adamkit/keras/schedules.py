@@ -1,4 +1,26 @@
-"""adamkit.schedules as Keras learning-rate schedules."""
+"""adamkit.schedules as Keras learning-rate schedules, and the peak rate of a schedule.
+
+``decay_mode="independent"`` multiplies parameters by ``1 - eta_t * wd`` each step, with
+``eta_t = lr_t / reference_learning_rate``. The default reference is the largest rate the
+learning rate reaches (:func:`peak_learning_rate`), so that ``eta_t`` stays in [0, 1]:
+
+- a float ``lr0``: reference ``lr0``; ``eta_t = 1`` until a callback lowers the rate
+  (``ReduceLROnPlateau``, ``LearningRateScheduler``), then ``lr / lr0``.
+- adamkit's :class:`LearningRateSchedule`: reference its ``learning_rate``; ``eta_t`` is the
+  schedule's multiplier (warmup, cosine, WSD, ...), as in adamkit's other backends.
+- ``CosineDecay``: reference ``warmup_target`` with a warmup, else the initial rate;
+  ``eta_t`` rises from ``initial / warmup_target`` to 1 over the warmup, then follows the
+  cosine down to ``alpha``.
+- ``ExponentialDecay`` (``decay_rate <= 1``), ``InverseTimeDecay``, ``CosineDecayRestarts``
+  (``m_mul <= 1``): reference the initial rate; ``eta_t = lr_t / initial`` (each restart
+  returns to ``m_mul ** i``).
+- ``PolynomialDecay``: reference the larger of the initial and end rates.
+- ``PiecewiseConstantDecay``: reference the largest value; ``eta_t = value_i / largest``.
+- anything else (a custom schedule, a callable, a rate that grows without bound): no
+  default; pass ``reference_learning_rate=``.
+"""
+
+import math
 
 import keras
 from keras import ops
@@ -10,7 +32,10 @@ from adamkit import schedules
 class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """``learning_rate * schedule(step)``: any :mod:`adamkit.schedules` schedule in Keras.
 
-    adamkit's Keras optimizers read ``multiplier(step)`` for ``decay="independent"``.
+    Args:
+        schedule: an :mod:`adamkit.schedules` schedule (or its ``to_config`` dict).
+        learning_rate: the base rate the multiplier scales; also the default
+            ``reference_learning_rate`` of adamkit's optimizers, so ``eta_t`` is the multiplier.
 
     >>> from adamkit import schedules
     >>> lr = LearningRateSchedule(schedules.warmup_cosine(1000, 100), learning_rate=1e-3)
@@ -30,3 +55,62 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"schedule": schedules.to_config(self.schedule), "learning_rate": self.learning_rate}
+
+
+def peak_multiplier(schedule):
+    """An upper bound of an :mod:`adamkit.schedules` multiplier, or None if it is unbounded."""
+    if isinstance(schedule, (schedules.Constant, schedules.Cosine, schedules.SGDR, schedules.WSD)):
+        return 1.0  # their ratios are validated to lie in [0, 1]
+    if isinstance(schedule, (schedules.StepDecay, schedules.MultiStep, schedules.Exponential)):
+        return 1.0 if schedule.gamma <= 1 else None
+    if isinstance(schedule, schedules.Linear):
+        return max(schedule.start, schedule.end)
+    if isinstance(schedule, schedules.Warmup):  # the ramp rises from start_ratio <= 1 towards 1
+        after = peak_multiplier(schedule.after)
+        return None if after is None else max(1.0, after)
+    return None
+
+
+def peak_learning_rate(learning_rate):
+    """The largest rate ``learning_rate`` (a float or a schedule) gives, or None if unknown.
+
+    For an adamkit :class:`LearningRateSchedule` this is its ``learning_rate`` unless the
+    multiplier can exceed 1. Keras schedules are recognised by exact type, since a subclass
+    may change the formula.
+    """
+    if isinstance(learning_rate, (int, float)) and not isinstance(learning_rate, bool):
+        return float(learning_rate)
+    if isinstance(learning_rate, LearningRateSchedule):
+        top = peak_multiplier(learning_rate.schedule)
+        return None if top is None else float(learning_rate.learning_rate) * max(1.0, top)
+    ks = keras.optimizers.schedules
+    kind = type(learning_rate)
+    if kind is ks.CosineDecay:
+        top = float(learning_rate.initial_learning_rate)
+        if learning_rate.warmup_target is not None:
+            top = max(top, float(learning_rate.warmup_target))
+        return top * max(1.0, float(learning_rate.alpha))
+    if kind is ks.ExponentialDecay and float(learning_rate.decay_rate) <= 1:
+        return float(learning_rate.initial_learning_rate)
+    if kind is ks.InverseTimeDecay and float(learning_rate.decay_rate) >= 0:
+        return float(learning_rate.initial_learning_rate)
+    if kind is ks.PolynomialDecay:
+        return max(float(learning_rate.initial_learning_rate), float(learning_rate.end_learning_rate))
+    if kind is ks.PiecewiseConstantDecay:
+        return max(float(v) for v in learning_rate.values)
+    if kind is ks.CosineDecayRestarts and float(learning_rate._m_mul) <= 1:
+        return float(learning_rate.initial_learning_rate) * max(1.0, float(learning_rate.alpha))
+    return None
+
+
+def check_reference(reference, peak, learning_rate):
+    """Refuse a reference below the rate's known peak: ``eta_t`` would pass 1 there."""
+    if not (isinstance(reference, (int, float)) and not isinstance(reference, bool)
+            and reference > 0 and math.isfinite(reference)):
+        raise ValueError(f"Invalid reference_learning_rate={reference!r}; expected a finite number > 0")
+    if peak is not None and peak > reference * (1 + 1e-6):
+        raise ValueError(
+            f"Invalid reference_learning_rate={reference!r}: the learning rate {learning_rate!r} reaches "
+            f"{peak!r}, so eta_t = lr_t / reference_learning_rate would exceed 1 and decay_mode='independent' "
+            f"would shrink parameters by more than weight_decay per step; expected reference_learning_rate >= "
+            f"{peak!r}")

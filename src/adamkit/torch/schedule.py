@@ -6,7 +6,8 @@ import torch
 def scheduler(optimizer, schedule, last_epoch=-1):
     """A torch ``LambdaLR`` that sets ``lr = initial_lr * schedule(step)`` for every group.
 
-    It sets ``group["initial_lr"]``, so ``decay="independent"`` follows ``schedule(step)``.
+    Its multiplier is ``eta_t`` for ``decay="independent"`` (measured against ``reference_lr``,
+    the constructor's ``lr``), so the decay follows ``schedule(step)``.
 
     >>> import torch, adamkit.torch, adamkit.schedules
     >>> opt = adamkit.torch.AdamW([torch.zeros(1, requires_grad=True)], lr=0.1)
