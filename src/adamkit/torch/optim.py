@@ -107,11 +107,9 @@ class _Base(torch.optim.Optimizer):
             self._step_supports_amp_scaling = True  # GradScaler hands us grad_scale and found_inf
 
     def add_param_group(self, param_group):
-        if isinstance(param_group, dict) and "reference_lr" not in param_group and "lr" in param_group:
-            param_group = {**param_group, "reference_lr": _plain(param_group["lr"])}
         super().add_param_group(param_group)
         group = self.param_groups[-1]
-        if group["reference_lr"] is None:
+        if group["reference_lr"] is None:  # default: the rate this group starts with
             group["reference_lr"] = _plain(group["lr"])
         self._check_group(group)
 
