@@ -4,8 +4,8 @@ One training step is one episode: the policy (4-64-2 MLP, tanh) samples actions,
 loss is ``-Σ_t log π(a_t | s_t) (G_t - b_t)``, where ``G_t`` is the discounted return
 (γ = 0.99) from step t and the baseline ``b_t`` is the episode's mean return, the
 advantages divided by their std. The metric is the mean return (episode length, at most
-500) of the last 20 training episodes (``val``); ``test`` is the greedy policy on 5 fixed
-episodes. A random policy scores about 22.
+500): ``val`` over the last 20 training episodes, ``test`` over 5 fixed episodes of the
+greedy policy (what compare ranks). A random policy scores about 22.
 """
 
 import torch
@@ -39,7 +39,7 @@ class CartPole(Task):
     summary = "CartPole-v1 balancing, REINFORCE with a mean-return baseline, 4-64-2 policy"
     data_source = "gymnasium's CartPole-v1 simulator (no data files)"
     models = ("mlp",)
-    metric_text = "mean return of the last 20 training episodes (max 500)"
+    metric_text = "return (max 500): val, the last 20 training episodes; test, 5 greedy episodes"
     primary = "return"
     higher_is_better = True
     baseline = "a random policy: return about 22"
