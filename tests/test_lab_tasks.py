@@ -257,3 +257,16 @@ def test_sigterm_and_an_ascii_locale(tmp_path):
     assert proc.wait(timeout=30) == 143
     assert "terminated" in proc.stderr.read()
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["demo"]
+
+
+def test_compare_schedules_with_one_seed_makes_no_noise_claim(tmp_path):
+    out = tmp_path / "cmp"
+    assert cli.main(["compare", "mnist1d", "--optimizers", "adam-l2,adamw", "--schedules", "constant,wsd",
+                     "--seeds", "1", "--steps", "30", "--jobs", "1", "--quiet", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["variants"]) == {f"{o}, schedule={s}" for o in ("adam-l2", "adamw") for s in ("constant", "wsd")}
+    assert all(p["beyond_noise"] is None for p in summary["pairs"])
+    assert any("too few seeds" in f for f in summary["findings"])
+    with open(out / "metrics.csv", newline="") as f:
+        lrs = [float(r["value"]) for r in csv.DictReader(f) if r["metric"] == "lr" and r["schedule"] == "wsd"]
+    assert lrs[-1] < lrs[len(lrs) // 2]  # the decay phase of warmup-stable-decay
