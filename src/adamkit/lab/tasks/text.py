@@ -80,7 +80,7 @@ class Text(Task):
     metric_text = "test bits per character"
     primary = "bits_per_char"
     baseline = "the corpus's unigram entropy (4.69 bits/char for pydoc_data.topics)"
-    budget = 800
+    budget = 600
     quick_budget = 60
     evals = 8
     init = "xavier_uniform"
