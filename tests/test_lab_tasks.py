@@ -115,19 +115,19 @@ def _umask():
 
 def test_compare_reports_mean_std_and_the_noise_test(tmp_path, capsys):
     out = tmp_path / "cmp"
-    assert cli.main(["compare", "mnist1d", "--optimizers", "sgd,adam,adamw", "--seeds", "3", "--steps", "80",
+    assert cli.main(["compare", "mnist1d", "--optimizers", "sgd,adamw", "--seeds", "3", "--steps", "60",
                      "--jobs", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     report = (out / "report.html").read_text(encoding="utf-8")
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["variants"]) == {"sgd", "adam", "adamw"}
+    assert set(summary["variants"]) == {"sgd", "adamw"}
     assert all(v["seeds"] == 3 and len(v["test"]) == 3 and v["test_std"] > 0 for v in summary["variants"].values())
-    assert len(summary["pairs"]) == 3 and all(0 <= p["p"] <= 1 for p in summary["pairs"])
+    assert len(summary["pairs"]) == 1 and 0 <= summary["pairs"][0]["p"] <= 1
     assert " ± " in report and "Welch" in report and report.count("data:image/png;base64,") == 2
     assert summary["findings"][0].startswith("Best final test error") and summary["findings"][0] in printed
     assert any("seed noise" in f for f in summary["findings"])
     with open(out / "metrics.csv", newline="") as f:
-        assert len({(r["optimizer"], r["seed"]) for r in csv.DictReader(f)}) == 9
+        assert len({(r["optimizer"], r["seed"]) for r in csv.DictReader(f)}) == 6
 
 
 def test_compare_says_when_seeds_change_nothing(tmp_path):

@@ -18,7 +18,8 @@ class Problem:
 
     ``loss(step)`` returns the scalar training loss of step ``step`` (1-based) as a tensor
     with a graph (the run calls ``backward`` and the optimizer). ``evaluate()`` returns
-    ``{split: {metric: value}}`` for the splits the task has (``train``, ``val``, ``test``).
+    ``{split: {metric: value}}`` for the splits the task has (``train``, ``val``, ``test``;
+    ``model`` for facts about the weights).
     """
 
     model: torch.nn.Module
