@@ -165,6 +165,7 @@ def files(tmp_path):
     (made / "ratings.csv").write_text("user,item,rating\n" + "".join(f"u{k},i{k % 7},{k % 5}\n" for k in range(30))
                                       + "u1,i2,great\n")
     (made / "short.csv").write_text("u,i,1\nu,j\n")
+    (made / "latin1.csv").write_bytes(b"u,i,1\nv,j,2\nw,caf\xe9,3\n")
     return made
 
 
@@ -189,6 +190,8 @@ BAD = [
     (["run", "recsys", "--data", "{data}/ratings.csv"], "ratings.csv, line 32: rating 'great' is not a number"),
     (["run", "recsys", "--data", "{data}/short.csv"], "short.csv, line 2: expected 3 columns"),
     (["run", "recsys", "--data", "{data}/empty.txt"], "0 ratings"),
+    (["run", "recsys", "--data", "{data}/latin1.csv"], "latin1.csv, line 3: not UTF-8 text"),
+    (["run", "recsys", "--data", "{data}"], "is a directory, not a file"),
     (["compare", "cancer", "--seeds", "0"], "seeds must be an integer >= 1"),
     (["compare", "cancer", "--optimizers", "adam,lion"], "unknown optimizer 'lion'"),
     (["compare", "cancer", "--inits", "zeros,ones"], "unknown init 'ones'"),

@@ -61,6 +61,24 @@ class Task:
         raise NotImplementedError
 
 
+def read_utf8(path):
+    """The text of the user's ``--data`` file; ValueError (naming the line) if it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise ValueError(f"--data {path!r}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"--data {path!r} is a directory, not a file") from None
+    except OSError as e:
+        raise ValueError(f"--data {path!r} cannot be read: {e.strerror or e}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ValueError(f"{path}, line {line}: not UTF-8 text ({e.reason})") from None
+
+
 def batches(n, batch_size, generator):
     """Endless shuffled mini-batch indices: a new permutation every epoch."""
     while True:
