@@ -127,7 +127,11 @@ def test_compare_reports_mean_std_and_the_noise_test(tmp_path, capsys):
     assert summary["findings"][0].startswith("Best final test error") and summary["findings"][0] in printed
     assert any("seed noise" in f for f in summary["findings"])
     with open(out / "metrics.csv", newline="") as f:
-        assert len({(r["optimizer"], r["seed"]) for r in csv.DictReader(f)}) == 6
+        rows = list(csv.DictReader(f))
+    assert len({(r["optimizer"], r["seed"]) for r in rows}) == 6
+    here = run(RunConfig("mnist1d", "adamw", steps=60, seed=2))  # 1 thread: the same bits in any process
+    assert [float(r["value"]) for r in rows if r["optimizer"] == "adamw" and r["seed"] == "2"] == \
+        [r["value"] for r in here.records]
 
 
 def test_compare_says_when_seeds_change_nothing(tmp_path):
