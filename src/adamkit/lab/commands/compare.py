@@ -3,8 +3,17 @@ learning curves with mean ± std bands, a final-metric table, the seed-noise tes
 
 from dataclasses import asdict
 
-from adamkit.lab.commands.common import (UsageError, add_out, add_run_options, checked, names, output,
-                                         progress_bar, run_config, saving)
+from adamkit.lab.commands.common import (
+    UsageError,
+    add_out,
+    add_run_options,
+    checked,
+    names,
+    output,
+    progress_bar,
+    run_config,
+    saving,
+)
 
 
 def add_parser(subparsers):

@@ -6,8 +6,8 @@ A task is a description (class attributes, read by ``adamkit tasks`` and by
 step and ``evaluate()`` for the metrics of every split.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
