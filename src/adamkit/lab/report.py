@@ -10,9 +10,12 @@ def _table(results):
         for run in study["runs"].values():
             h = run["history"]
             wd = f"{run['weight_decay']:g} ({run['decay']})" if run["decay"] else "—"
+            if run["diverged"]:
+                cells = f"<td colspan='3'>diverged at step {run['steps_done'] + 1}</td>"
+            else:
+                cells = "".join(f"<td>{h[k][-1]:.4g}</td>" for k in ("train_loss", "test_loss", "weight_norm"))
             rows.append(f"<tr><td>{html.escape(study['title'])}</td><td>{html.escape(run['label'])}</td>"
-                        f"<td>{run['lr']:g}</td><td>{wd}</td><td>{h['train_loss'][-1]:.4g}</td>"
-                        f"<td>{h['test_loss'][-1]:.4g}</td><td>{h['weight_norm'][-1]:.4g}</td></tr>")
+                        f"<td>{run['lr']:g}</td><td>{wd}</td>{cells}</tr>")
     head = ("<tr><th>study</th><th>optimizer</th><th>lr</th><th>weight decay</th><th>train MSE</th>"
             "<th>test MSE</th><th>‖w‖₂</th></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
