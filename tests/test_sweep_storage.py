@@ -80,8 +80,6 @@ def test_two_workers_on_the_embedded_storage(tmp_path):
     _check_exactly_once(study, spec)
     assert set(sweep_fakes.executions(tmp_path).values()) == {(1, 1)}  # nothing ran twice
     assert len(study.trials) == len(spec.cells())
-    hosts_pids = {t.user_attrs["host"] for t in study.trials}
-    assert len(hosts_pids) == 1
 
 
 def _worker_command(out, url, seconds):

@@ -1,0 +1,110 @@
+"""``adamkit sweep``: lr × weight-decay grids over optimizers, resumable and shared between machines.
+
+:func:`run_sweep` trains every cell of a :class:`~adamkit.lab.sweep.grid.SweepSpec`
+through an Optuna storage (:mod:`~adamkit.lab.sweep.storage`), then writes sweep.csv,
+summary.json, heatmaps.png and report.html into the sweep directory. The same call
+again continues where a killed one stopped; on several machines against one PostgreSQL
+URL it divides the grid between them.
+"""
+
+import functools
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from adamkit.lab.sweep import results, runner
+from adamkit.lab.sweep import storage as st
+from adamkit.lab.sweep.grid import Cell, SweepSpec, log_range
+
+CONFIRM_SEED0 = 1000  # best-vs-best seeds start here, apart from any grid's seeds
+
+
+def _optimizers():
+    from adamkit.lab.optimizers import OPTIMIZERS
+
+    return OPTIMIZERS
+
+
+def decaying_optimizers():
+    """The optimizers with a weight-decay mode: those a weight-decay axis means something for."""
+    return tuple(n for n, o in _optimizers().items() if o.mode)
+
+
+def validate(spec: SweepSpec):
+    """Raise ValueError naming the first bad setting, before anything is trained or written."""
+    from adamkit.lab.run import SCHEDULES
+    from adamkit.lab.tasks import TASKS
+
+    if spec.task not in TASKS:
+        raise ValueError(f"unknown task {spec.task!r}; expected one of {', '.join(TASKS)}")
+    spec.validate(known_optimizers=decaying_optimizers())
+    from adamkit.lab.sweep.trainer import run_config
+
+    run_config(spec, spec.cells()[0]).validate()  # task, model, schedule, init, steps, data
+    if spec.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {spec.schedule!r}; expected one of {', '.join(SCHEDULES)}")
+
+
+def _write(path, text):
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def run_sweep(spec: SweepSpec, out, *, storage=None, jobs=1, heartbeat=st.DEFAULT_HEARTBEAT, confirm=0,
+              margin=None, objective=None, direction=None, progress=None):
+    """Train the sweep (or what is left of it), then write its outputs. Returns the summary dict.
+
+    ``objective(cell, run_dir)``: the trial function (default: train with
+    :func:`adamkit.lab.run.run`); ``direction``: ``(metric, higher_is_better)`` of the
+    task (default: read from the task). ``progress(stage, done, total)``.
+    """
+    from adamkit.lab.run import clean
+    from adamkit.lab.sweep import plots, report
+    from adamkit.lab.sweep.trainer import task_direction, train_cell
+
+    out = Path(out)
+    _, higher = direction or task_direction(spec.task)
+    objective = objective or functools.partial(train_cell, spec)
+    store, study = runner.prepare(out, spec, storage, heartbeat, "maximize" if higher else "minimize")
+
+    def stage(name):
+        return (lambda done, total: progress(name, done, total)) if progress else None
+
+    kwargs = dict(jobs=jobs, heartbeat=heartbeat, higher_is_better=higher)
+    trials = runner.execute(store, study, spec.cells(), objective, out, progress=stage("grid"), **kwargs)
+    optimizers = _optimizers()
+    decay_of = lambda o: optimizers[o].mode if o in optimizers else None  # noqa: E731
+    table = results.rows(trials, decay_of)
+    summary = results.summarize(table, spec, higher, margin)
+    confirmed = None
+    if confirm:
+        cells = [Cell(o, lr, wd, CONFIRM_SEED0 + k, "confirm")
+                 for o, best in results.best_cells(summary).items() if best for lr, wd in [best] for k in range(confirm)]
+        extra = runner.execute(store, study, cells, objective, out, progress=stage("confirm"), **kwargs)
+        table += results.rows(extra, decay_of)
+        confirmed = results.confirm(table, higher)
+        summary["confirm"] = confirmed
+    labels = {o: optimizers[o].label for o in spec.optimizers if o in optimizers}
+    facts = report.findings(summary, confirmed, labels)
+    summary["findings"] = facts
+    summary["spec"] = spec.as_dict()
+    summary["trials_in_storage"] = len(study.trials)
+    seconds = sum(r["seconds"] for r in table)
+
+    results.write_csv(out / ".sweep.csv.tmp", table)
+    os.replace(out / ".sweep.csv.tmp", out / "sweep.csv")
+    _write(out / "summary.json", json.dumps(clean(summary), indent=2, allow_nan=False, ensure_ascii=False) + "\n")
+    means = {o: results.heatmaps(table, spec, "val")[o].mean(axis=0) for o in spec.optimizers}
+    png = out / "heatmaps.png"
+    plots.heatmaps(summary, means, out / ".heatmaps.tmp.png", labels)
+    os.replace(out / ".heatmaps.tmp.png", png)
+    _write(out / "report.html", report.render(summary, spec, {"lr × weight decay, mean over seeds": png}, facts,
+                                              confirmed, labels, seconds))
+    return summary
+
+
+__all__ = ["run_sweep", "SweepSpec", "Cell", "log_range", "validate", "decaying_optimizers"]

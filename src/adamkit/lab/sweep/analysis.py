@@ -105,7 +105,7 @@ def verdict(mean, std, n):
     edge slope's mean and spread over ``n`` seeds."""
     if not np.isfinite(mean):
         return "no edge was found in enough rows to say (widen the weight-decay range upwards)"
-    noise = f" ± {std:.2f} over {n} seeds" if n > 1 else " (one seed: no spread to judge it by)"
+    noise = f" ± {std:.2f} over {n} seeds" if n > 1 else " (from one seed: no spread to judge it by)"
     if abs(mean) <= 0.3:
         return f"the good weight decay barely moves with the learning rate: edge slope {mean:+.2f}{noise}"
     beyond = n < 2 or abs(mean) > 2 * std

@@ -193,8 +193,10 @@ class Queue:
     def status(self):
         """``(done, running, waiting)``: how many cells are in each state."""
         S = self.S
-        return tuple(len({t.user_attrs["cell"] for t in self._trials(state)})
-                     for state in (S.COMPLETE, S.RUNNING, S.WAITING))
+        cells = {S.COMPLETE: set(), S.RUNNING: set(), S.WAITING: set()}
+        for t in self._trials(*cells):
+            cells[t.state].add(t.user_attrs["cell"])
+        return len(cells[S.COMPLETE]), len(cells[S.RUNNING]), len(cells[S.WAITING])
 
     def _claim(self, interval, parent):
         """Claim one waiting trial; returns ``(trial_id, heartbeat)`` or ``None``."""
@@ -227,12 +229,12 @@ class Queue:
                 self.study._storage.set_trial_state_values(trial_id, state=self.S.FAIL)
                 raise
         attrs = {"metric": outcome["metric"], "higher_is_better": bool(outcome["higher_is_better"]),
+                 "selection": outcome.get("selection", "val"),
                  "val": {k: _finite(v) for k, v in outcome["val"].items()},
                  "test": {k: _finite(v) for k, v in outcome["test"].items()},
                  "diverged": bool(outcome["diverged"]), "seconds": time.perf_counter() - started,
                  "run_dir": str(run_dir), "host": socket.gethostname()}
-        for k, v in attrs.items():
-            trial.set_user_attr(k, v)
+        trial.set_user_attr("outcome", attrs)  # one write: each is a transaction
         value = _finite(outcome["val"].get(outcome["metric"]))
         if value is None:  # diverged: the worst value, so that a search never prefers it
             value = -math.inf if higher_is_better else math.inf
