@@ -5,10 +5,10 @@ import signal
 import sys
 import threading
 
-from adamkit.lab.commands import demo
+from adamkit.lab.commands import compare, demo, run, tasks
 from adamkit.lab.commands.common import UsageError
 
-COMMANDS = (demo,)
+COMMANDS = (demo, tasks, run, compare)
 
 
 def parser():

@@ -1,4 +1,6 @@
-"""The demo's figures (matplotlib, no display needed). Each function saves one PNG."""
+"""The lab's figures (matplotlib, no display needed). Each function saves one PNG."""
+
+import warnings
 
 import matplotlib
 
@@ -144,4 +146,72 @@ def coefficients(results, study_name, path):
     ax.set_ylabel("fitted coefficient")
     ax.set_title(f"{study['title']}: fitted coefficients")
     ax.legend(loc="best", ncol=2)
+    _save(fig, path)
+
+
+# Figures of `adamkit run` and `adamkit compare`, read from the flat records: keyed by
+# task and metric, one color per variant, one line style per split.
+
+SPLIT_STYLES = {"train": "-", "val": ":", "test": "--", "model": "-"}
+
+
+def metric_panels(records, panels, path, title):
+    """One panel per ``(metric, splits)``: the mean over seeds per variant and split, with a
+    ±1 std band when there are several seeds. Non-finite points (a diverged run) are left out."""
+    from adamkit.lab import results
+
+    varying = results.varying(records)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    keys = list(dict.fromkeys(results.variant(r) for r in records))
+    palette = colors(keys)
+    for ax, (metric, splits) in zip(axes[0], panels):
+        everything = []
+        for split in splits:
+            for key, (steps, values) in results.curves(records, split, metric).items():
+                values = finite(values)
+                if not np.isfinite(values).any():
+                    continue
+                with warnings.catch_warnings():  # a step where every seed has stopped is NaN
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    mean, std = np.nanmean(values, 0), np.nanstd(values, 0)
+                name = results.label(key, varying) + ("" if len(splits) == 1 else f" ({split})")
+                ax.plot(steps, mean, color=palette[key], ls=SPLIT_STYLES.get(split, "-"), lw=1.3, label=name)
+                if len(values) > 1:
+                    ax.fill_between(steps, mean - std, mean + std, color=palette[key], alpha=0.18, lw=0)
+                everything += list(mean)
+        if _spans_decades(everything):
+            ax.set_yscale("log")
+        ax.set_title(f"{metric} ({', '.join(splits)})")
+        ax.set_xlabel("step")
+        ax.set_ylabel(metric)
+        if ax.lines:
+            ax.legend(loc="best")
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def final_bars(summary, path):
+    """Final test value per variant: mean with ±1 std error bars; diverged runs named."""
+    variants = summary["variants"]
+    names = list(variants)
+    means = finite([v["test_mean"] if v["test_mean"] is not None else np.nan for v in variants.values()])
+    stds = np.nan_to_num(finite([v["test_std"] if v["test_std"] is not None else np.nan
+                                 for v in variants.values()]))
+    fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(names) + 1.4))
+    y = np.arange(len(names))
+    palette = colors(names)
+    ax.barh(y, np.nan_to_num(means), xerr=stds, color=[palette[n] for n in names], capsize=3)
+    for yi, name, m in zip(y, names, means):
+        v = variants[name]
+        note = f" {m:.4g}" if np.isfinite(m) else " diverged"
+        if v["diverged"] and np.isfinite(m):
+            note += f" ({v['diverged']}/{v['seeds']} diverged)"
+        ax.text(0 if np.isnan(m) else m, yi, note, va="center", fontsize=8)
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    top = np.nanmax(means + stds) if np.isfinite(means).any() else 1.0
+    ax.set_xlim(0, top * 1.3 or 1.0)
+    better = "higher" if summary["higher_is_better"] else "lower"
+    ax.set_xlabel(f"final test {summary['primary']} ({better} is better), mean ± std over seeds")
+    ax.set_title(f"{summary['task']}: final test {summary['primary']}")
     _save(fig, path)

@@ -201,6 +201,9 @@ def run(config: RunConfig, on_eval=None, progress=None) -> RunResult:
         model.to(config.device)
         groups = ak.param_groups(model, settings["weight_decay"])
         decayed = groups[0]["params"]
+        # The first weight matrix: how many distinct units (rows) it has shows whether an
+        # init broke the symmetry between hidden units (zeros never does).
+        first = next((p for p in model.parameters() if p.ndim >= 2), None)
         optimizer = build(config.optimizer, groups, settings["lr"], settings["decay"])
         scheduler = ak.scheduler(optimizer, SCHEDULES[config.schedule](steps))
         base = {"task": config.task, "optimizer": config.optimizer, "lr": settings["lr"],
@@ -215,7 +218,9 @@ def run(config: RunConfig, on_eval=None, progress=None) -> RunResult:
             metrics.setdefault("train", {})["batch_loss"] = sum(losses) / len(losses) if losses else math.nan
             with torch.no_grad():
                 norm = math.sqrt(sum(float(p.detach().double().pow(2).sum()) for p in decayed))
-            metrics["model"] = {"weight_norm": norm, "lr": lr}
+            metrics.setdefault("model", {}).update(weight_norm=norm, lr=lr)
+            if first is not None:
+                metrics["model"]["distinct_units"] = len(torch.unique(first.detach().reshape(len(first), -1), dim=0))
             rows = [{**base, "step": step, "split": split, "metric": name, "value": float(value)}
                     for split, values in metrics.items() for name, value in values.items()]
             records.extend(rows)
@@ -244,7 +249,8 @@ def run(config: RunConfig, on_eval=None, progress=None) -> RunResult:
             if step in when:
                 evaluate(step, lr)
         settings.update(torch=torch.__version__, threads=config.threads, device=config.device,
-                        dtype=config.dtype, schedule=config.schedule)
+                        dtype=config.dtype, schedule=config.schedule,
+                        hidden_units=len(first) if first is not None else None)
         return RunResult(config, records, task.primary, task.higher_is_better, final, diverged_at is not None,
                          time.perf_counter() - started, settings, diverged_at, model)
     finally:

@@ -56,3 +56,39 @@ def checked(make):
 def saving(out, error):
     """A UsageError for an OSError while writing ``out``."""
     return UsageError(f"--out {str(out)!r} cannot be written: {error.strerror or error}")
+
+
+def add_run_options(parser, plural=False):
+    """The options of one run; with ``plural`` the optimizer, init, schedule and seed are left
+    to the command (compare takes lists of them)."""
+    parser.add_argument("task", help="task name (see `adamkit tasks`)")
+    if not plural:
+        parser.add_argument("--optimizer", default="adamw", help="sgd, momentum, adam, adam-l2, adam-l1, adamw "
+                            "(default) or adamw-independent")
+        parser.add_argument("--init", help="initializer: zeros, normal (std 0.01), uniform (±0.01), xavier_uniform, "
+                            "xavier_normal (xavier), he_uniform, he_normal (he); default: the task's")
+        parser.add_argument("--schedule", default="constant", help="constant (default), cosine, linear, "
+                            "warmup_cosine, wsd")
+        parser.add_argument("--seed", type=int, default=0, help="seed of the init and the batch order (default 0)")
+    parser.add_argument("--lr", type=float, help="learning rate (default: the task's for each optimizer)")
+    parser.add_argument("--weight-decay", type=float, help="weight decay (default: the task's for the decay mode)")
+    parser.add_argument("--decay", help="decay mode: l2, l1, decoupled, independent (default: the optimizer's)")
+    parser.add_argument("--steps", type=int, help="training steps (default: the task's budget)")
+    parser.add_argument("--quick", action="store_true", help="the task's quick budget: seconds, for smoke runs")
+    parser.add_argument("--model", help="the task's model variant (see `adamkit tasks`)")
+    parser.add_argument("--data", help="a data file of your own, for tasks that take one (text, recsys)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--dtype", default="fp32", help="fp32 (default), fp64 or bf16")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1: reproducible)")
+
+
+def run_config(args, **fields):
+    from adamkit.lab.run import RunConfig
+
+    options = dict(task=args.task, lr=args.lr, weight_decay=args.weight_decay, decay=args.decay, steps=args.steps,
+                   quick=args.quick, model=args.model, data=args.data, device=args.device, dtype=args.dtype,
+                   threads=args.threads)
+    for name in ("optimizer", "init", "schedule", "seed"):
+        if hasattr(args, name):
+            options[name] = getattr(args, name)
+    return RunConfig(**{**options, **fields})
