@@ -8,7 +8,7 @@ Decay modes (see :mod:`adamkit.rules`): ``independent`` shrinks ``p ← p·(1 �
 ``p ← p·(1 − lr_t·λ)`` (torch.optim.AdamW). For one ``lr0`` they are the same run when
 ``λ_independent = lr0 · λ_decoupled``, so every number below converts exactly.
 
-1. Normalized weight decay (Loshchilov & Hutter, 2019, Appendix B):
+1. Normalized weight decay (Loshchilov & Hutter, 2019):
    ``λ_independent = λ_norm · sqrt(B / (N·E)) = λ_norm / sqrt(T)``, with ``λ_norm`` about
    0.025–0.05 in the paper's experiments: the longer the run, the less decay per step.
 2. EMA timescale (Wang & Aitchison, 2024): AdamW's weights are an exponential moving
@@ -97,18 +97,20 @@ class Advice:
         lo, hi = self.window
         s, n = self.suggestion, self.normalized()
         conv = "" if m == "independent" else f" = λ_independent / lr0 (lr0 = {f(lr)})"
+        count = (lambda v: f"{v:.6g}")
+        in_mode = "" if m == "independent" else f" → {f(self.in_mode(n))} ({m}){conv}"
         out = [f"suggested weight decay ({m}): {f(self.in_mode(s))}",
-               f"  iterations: K = N/B = {self.dataset_size}/{self.batch_size} = {f(K)} per epoch, "
-               f"T = K·E = {f(T)} in all",
+               f"  iterations: K = N/B = {self.dataset_size}/{self.batch_size} = {count(K)} per epoch, "
+               f"T = K·E = {count(T)} in all",
                f"1. normalized weight decay (Loshchilov & Hutter): λ = λ_norm·sqrt(B/(N·E)) = "
                f"{f(self.lambda_norm)}·sqrt({self.batch_size}/({self.dataset_size}·{self.epochs:g})) = "
-               f"{f(n)} (independent) → {f(self.in_mode(n))} ({m}){conv}",
+               f"{f(n)} (independent){in_mode}",
                f"   λ_norm {f(LAMBDA_NORM_RANGE[0])}–{f(LAMBDA_NORM_RANGE[1])} (the paper's range) gives "
                f"{f(self.in_mode(self.normalized(LAMBDA_NORM_RANGE[0])))}–"
                f"{f(self.in_mode(self.normalized(LAMBDA_NORM_RANGE[1])))} ({m})",
                f"2. EMA timescale (Wang & Aitchison): τ_iter = 1/(lr0·λ_decoupled) = 1/λ_independent; "
-               f"rule 1 gives τ = {f(1 / n)} iterations = {f(self.timescale_epochs(n))} epochs",
-               f"   τ between one epoch ({f(K)} it.) and the whole run ({f(T)} it.) means {m} weight decay in "
+               f"rule 1 gives τ = {count(1 / n)} iterations = {f(self.timescale_epochs(n))} epochs",
+               f"   τ between one epoch ({count(K)} it.) and the whole run ({count(T)} it.) means {m} weight decay in "
                f"[{f(self.in_mode(lo))}, {f(self.in_mode(hi))}]"]
         if s != n:
             side = "the whole run" if n < lo else "one epoch"
