@@ -28,8 +28,7 @@ def heatmaps(summary, means, path, labels=None):
     vmin, vmax = (finite.min(), finite.max()) if finite.size else (0, 1)
     if vmin == vmax:
         vmin, vmax = vmin - 0.5, vmax + 0.5
-    cmap = plt.get_cmap("viridis" if summary["higher_is_better"] else "viridis_r").copy()
-    cmap.set_bad("0.85")
+    cmap = plt.get_cmap("viridis" if summary["higher_is_better"] else "viridis_r").with_extremes(bad="0.85")
     fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names) + 1.2, 4.2), squeeze=False,
                              constrained_layout=True)
     xe, ye = _edges(wds), _edges(lrs)

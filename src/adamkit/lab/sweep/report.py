@@ -53,8 +53,10 @@ def findings(summary, confirm=None, labels=None):
         for p in confirm["pairs"]:
             a, b = name(p["a"], p["a"]), name(p["b"], p["b"])
             ta, tb = confirm["optimizers"][p["a"]]["test"], confirm["optimizers"][p["b"]]["test"]
-            verdict = ("a difference beyond the seed noise" if p["significant"] else
-                       "within the seed noise" if p["p"] is not None else "no test (fewer than 2 finite runs)")
+            verdict = ("identical on every seed" if p["identical"] else
+                       "a difference beyond the seed noise" if p["significant"] else
+                       "within the seed noise" if p["p"] is not None else
+                       "no test (fewer than 2 finite, varying runs)")
             pv = f"Welch's t-test p = {p['p']:.3g}" if p["p"] is not None else "no p-value"
             out.append(f"On {p['shared_seeds']} fresh seeds, test {summary['metric']}: {a} {_pm(ta['mean'], ta['std'])} "
                        f"vs {b} {_pm(tb['mean'], tb['std'])} ({pv}; {a} better on {p['a_better']} of "

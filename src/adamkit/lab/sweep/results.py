@@ -129,10 +129,13 @@ def confirm(table, higher_is_better):
             xa = np.array([t for _, t in runs[a].values()])
             xb = np.array([t for _, t in runs[b].values()])
             fa, fb = xa[np.isfinite(xa)], xb[np.isfinite(xb)]
-            p = float(stats.ttest_ind(fa, fb, equal_var=False).pvalue) if min(fa.size, fb.size) > 1 else math.nan
             shared = sorted(set(runs[a]) & set(runs[b]))
             wins = sum(1 for s in shared if sign * (runs[a][s][1] - runs[b][s][1]) > 0)
+            identical = bool(shared) and all(runs[a][s][1] == runs[b][s][1] for s in shared)
+            p = math.nan
+            if min(fa.size, fb.size) > 1 and not identical and (fa.std() > 0 or fb.std() > 0):
+                p = float(stats.ttest_ind(fa, fb, equal_var=False).pvalue)
             out["pairs"].append({"a": a, "b": b, "p": None if not np.isfinite(p) else p, "a_better": wins,
-                                 "shared_seeds": len(shared),
+                                 "shared_seeds": len(shared), "identical": identical,
                                  "significant": bool(np.isfinite(p) and p < 0.05)})
     return out
