@@ -195,3 +195,19 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, extra, messa
 def test_unknown_task(tmp_path, capsys):
     assert cli.main(["sweep", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "unknown task 'nope'" in capsys.readouterr().err
+
+
+def test_tpe_search_resumes_to_the_asked_number_of_trials(tmp_path):
+    out = tmp_path / "tpe"
+    argv = ["sweep", *GRID, "--search", "tpe", "--trials", "4", "--jobs", "1", "--out", str(out)]
+    assert cli.main(argv) == 0
+    with open(out / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 4 and {r["role"] for r in rows} == {"tpe"}
+    assert all(1e-2 <= float(r["lr"]) <= 1 and 1e-3 <= float(r["weight_decay"]) <= 1e-1 for r in rows)
+    summary = json.loads((out / "summary.json").read_text())
+    assert all(len(s["points"]) == 4 and s["best"] for s in summary["optimizers"].values())
+    assert "TPE search" in (out / "report.html").read_text() and (out / "search.png").is_file()
+    assert cli.main(argv) == 0  # finished: nothing more is trained
+    with open(out / "sweep.csv") as f:
+        assert list(csv.DictReader(f)) == rows

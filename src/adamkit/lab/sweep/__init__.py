@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from adamkit.lab.sweep import results, runner
+from adamkit.lab.sweep import results, runner, search
 from adamkit.lab.sweep import storage as st
 from adamkit.lab.sweep.grid import Cell, SweepSpec, log_range
 
@@ -75,11 +75,17 @@ def run_sweep(spec: SweepSpec, out, *, storage=None, jobs=1, heartbeat=st.DEFAUL
         return (lambda done, total: progress(name, done, total)) if progress else None
 
     kwargs = dict(jobs=jobs, heartbeat=heartbeat, higher_is_better=higher)
-    trials = runner.execute(store, study, spec.cells(), objective, out, progress=stage("grid"), **kwargs)
     optimizers = _optimizers()
     decay_of = lambda o: optimizers[o].mode if o in optimizers else None  # noqa: E731
-    table = results.rows(trials, decay_of)
-    summary = results.summarize(table, spec, higher, margin)
+    labels = {o: optimizers[o].label for o in spec.optimizers if o in optimizers}
+    if spec.search == "tpe":
+        found = search.search(store, spec, objective, out, progress=stage("search"), **kwargs)
+        table = search.rows(found, decay_of)
+        summary = search.summarize(found, spec, higher)
+    else:
+        trials = runner.execute(store, study, spec.cells(), objective, out, progress=stage("grid"), **kwargs)
+        table = results.rows(trials, decay_of)
+        summary = results.summarize(table, spec, higher, margin)
     confirmed = None
     if confirm:
         cells = [Cell(o, lr, wd, CONFIRM_SEED0 + k, "confirm")
@@ -88,8 +94,11 @@ def run_sweep(spec: SweepSpec, out, *, storage=None, jobs=1, heartbeat=st.DEFAUL
         table += results.rows(extra, decay_of)
         confirmed = results.confirm(table, higher)
         summary["confirm"] = confirmed
-    labels = {o: optimizers[o].label for o in spec.optimizers if o in optimizers}
-    facts = report.findings(summary, confirmed, labels)
+    if spec.search == "tpe":
+        facts = search.findings(summary, labels) + (report.findings({**summary, "optimizers": {}}, confirmed, labels)
+                                                    if confirmed else [])
+    else:
+        facts = report.findings(summary, confirmed, labels)
     summary["findings"] = facts
     summary["spec"] = spec.as_dict()
     summary["trials_in_storage"] = len(study.trials)
@@ -98,12 +107,17 @@ def run_sweep(spec: SweepSpec, out, *, storage=None, jobs=1, heartbeat=st.DEFAUL
     results.write_csv(out / ".sweep.csv.tmp", table)
     os.replace(out / ".sweep.csv.tmp", out / "sweep.csv")
     _write(out / "summary.json", json.dumps(clean(summary), indent=2, allow_nan=False, ensure_ascii=False) + "\n")
-    means = {o: results.heatmaps(table, spec, "val")[o].mean(axis=0) for o in spec.optimizers}
-    png = out / "heatmaps.png"
-    plots.heatmaps(summary, means, out / ".heatmaps.tmp.png", labels)
-    os.replace(out / ".heatmaps.tmp.png", png)
-    _write(out / "report.html", report.render(summary, spec, {"lr × weight decay, mean over seeds": png}, facts,
-                                              confirmed, labels, seconds))
+    tmp_png = out / ".figure.tmp.png"
+    if spec.search == "tpe":
+        png, caption, render = out / "search.png", "every trial: lr × weight decay, coloured by its value", \
+            report.render_search
+        search.plot(summary, tmp_png, labels)
+    else:
+        png, caption, render = out / "heatmaps.png", "lr × weight decay, mean over seeds", report.render
+        means = {o: results.heatmaps(table, spec, "val")[o].mean(axis=0) for o in spec.optimizers}
+        plots.heatmaps(summary, means, tmp_png, labels)
+    os.replace(tmp_png, png)
+    _write(out / "report.html", render(summary, spec, {caption: png}, facts, confirmed, labels, seconds))
     return summary
 
 

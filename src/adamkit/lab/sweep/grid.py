@@ -106,6 +106,8 @@ class SweepSpec:
             raise ValueError(f"unknown search {self.search!r}; expected grid or tpe")
         if self.search == "tpe" and (not isinstance(self.trials, int) or self.trials < 1):
             raise ValueError(f"--search tpe needs --trials N with N >= 1, got {self.trials!r}")
+        if self.search == "grid" and self.trials is not None:
+            raise ValueError("--trials is for --search tpe; a grid runs every cell")
         for name, values in (("lr", self.lrs), ("weight decay", self.weight_decays)):
             if not values or not all(v > 0 and math.isfinite(v) for v in values):
                 raise ValueError(f"{name} values must be finite and > 0, got {values!r}")

@@ -91,19 +91,9 @@ def _confirm_table(confirm, summary, labels):
             f"<th>val</th><th>test</th><th>finite runs</th></tr>{rows}</table>")
 
 
-def render(summary, spec, images, facts, confirm=None, labels=None, seconds=None):
-    """``images``: {caption: PNG path}. Returns the HTML text."""
-    labels = labels or {}
-    figures = "".join(
-        f"<figure><img alt='{html.escape(c)}' src='data:image/png;base64,"
-        f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{html.escape(c)}</figcaption></figure>"
-        for c, p in images.items())
-    items = "".join(f"<li>{html.escape(f)}</li>" for f in facts)
-    budget = f"{spec.steps} steps" if spec.steps else ("the task's quick budget" if spec.quick else "the task's budget")
-    model = f", model {html.escape(spec.model)}" if spec.model else ""
-    took = f" Training time summed over trials: {seconds:.0f} s." if seconds is not None else ""
+def _page(title, intro, body):
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>adamkit sweep: {html.escape(spec.task)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 1250px; margin: 2em auto; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; font-size: 14px; }}
@@ -112,20 +102,61 @@ th {{ background: #f2f2f2; }}
 figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
 figcaption {{ color: #555; font-size: 13px; }}
 </style></head><body>
-<h1>lr × weight decay on {html.escape(spec.task)}</h1>
-<p>Task <b>{html.escape(spec.task)}</b>{model}, {budget}, schedule {html.escape(spec.schedule)},
-{len(spec.lrs)} learning rates × {len(spec.weight_decays)} weight decays × {spec.seeds} seed(s) per optimizer.
-Cells are compared on the {summary['selection']} split's {html.escape(summary['metric'] or '')}
-({'higher' if summary['higher_is_better'] else 'lower'} is better); test values are reported beside them.{took}</p>
+<h1>{html.escape(title)}</h1>
+{intro}
+{body}
+<p>Every trial: <code>sweep.csv</code>; these numbers: <code>summary.json</code>.</p>
+</body></html>
+"""
+
+
+def _figures(images):
+    return "".join(
+        f"<figure><img alt='{html.escape(c)}' src='data:image/png;base64,"
+        f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{html.escape(c)}</figcaption></figure>"
+        for c, p in images.items())
+
+
+def _setup(spec, seconds):
+    budget = f"{spec.steps} steps" if spec.steps else ("the task's quick budget" if spec.quick else "the task's budget")
+    model = f", model {html.escape(spec.model)}" if spec.model else ""
+    took = f" Training time summed over trials: {seconds:.0f} s." if seconds is not None else ""
+    return f"Task <b>{html.escape(spec.task)}</b>{model}, {budget}, schedule {html.escape(spec.schedule)}.{took}"
+
+
+def render(summary, spec, images, facts, confirm=None, labels=None, seconds=None):
+    """``images``: {caption: PNG path}. Returns the HTML text."""
+    labels = labels or {}
+    items = "".join(f"<li>{html.escape(f)}</li>" for f in facts)
+    metric = html.escape(summary["metric"] or "")
+    intro = f"""<p>{_setup(spec, seconds)} {len(spec.lrs)} learning rates × {len(spec.weight_decays)} weight decays ×
+{spec.seeds} seed(s) per optimizer. Cells are compared on the {summary['selection']} split's {metric}
+({'higher' if summary['higher_is_better'] else 'lower'} is better); test values are reported beside them.</p>
 <p>The <i>edge</i> of a row is the smallest weight decay above the row's best whose value is worse than the
 best by more than {summary['margin']:.3g} (a tenth of the heatmaps' span unless set), or which diverged.
 Slopes are least-squares fits of log wd on log lr, per seed; ± is the standard deviation over seeds.
 Slope 0: the good weight decay does not move with the learning rate; −1: it moves as 1/lr.
-These are what this sweep measured; other models and budgets can draw another picture.</p>
-<h2>Findings</h2><ul>{items}</ul>
-<h2>Best configuration per optimizer</h2>{_best_table(summary, labels)}
-{_confirm_table(confirm, summary, labels)}
-<h2>Heatmaps</h2>{figures}
-<p>Every trial: <code>sweep.csv</code>; these numbers: <code>summary.json</code>.</p>
-</body></html>
-"""
+These are what this sweep measured; other models and budgets can draw another picture.</p>"""
+    body = (f"<h2>Findings</h2><ul>{items}</ul><h2>Best configuration per optimizer</h2>{_best_table(summary, labels)}"
+            f"{_confirm_table(confirm, summary, labels)}<h2>Heatmaps</h2>{_figures(images)}")
+    return _page(f"lr × weight decay on {spec.task}", intro, body)
+
+
+def render_search(summary, spec, images, facts, confirm=None, labels=None, seconds=None):
+    """The report of a TPE search."""
+    labels = labels or {}
+    items = "".join(f"<li>{html.escape(f)}</li>" for f in facts)
+    rows = "".join(
+        f"<tr><td>{html.escape(labels.get(o, o))}</td><td>{b['lr']:.3g}</td><td>{b['weight_decay']:.3g}</td>"
+        f"<td>{b['val']:.4g}</td><td>{b['test']:.4g}</td><td>{len(s['points'])}</td></tr>"
+        if (b := s["best"]) else f"<tr><td>{html.escape(labels.get(o, o))}</td><td colspan='5'>every trial diverged</td></tr>"
+        for o, s in summary["optimizers"].items())
+    metric = html.escape(summary.get("metric") or "")
+    table = (f"<table><tr><th>optimizer</th><th>lr</th><th>weight decay</th><th>{summary.get('selection', 'val')} "
+             f"{metric}</th><th>test {metric}</th><th>trials</th></tr>{rows}</table>")
+    intro = (f"<p>{_setup(spec, seconds)} Optuna's TPE sampler over lr in [{min(spec.lrs):g}, {max(spec.lrs):g}] and "
+             f"weight decay in [{min(spec.weight_decays):g}, {max(spec.weight_decays):g}] (log scale), "
+             f"{spec.trials} trials per optimizer, each the mean of {spec.seeds} seed(s).</p>")
+    body = (f"<h2>Findings</h2><ul>{items}</ul><h2>Best trial per optimizer</h2>{table}"
+            f"{_confirm_table(confirm, summary, labels)}<h2>Trials</h2>{_figures(images)}")
+    return _page(f"TPE search on {spec.task}", intro, body)
