@@ -83,3 +83,23 @@ def test_ranges():
     assert log_range("3e-3:3e-1:5") == (0.003, 0.00948683, 0.03, 0.0948683, 0.3)
     assert log_range("1e-5:1e-1:6") == (1e-05, 6.30957e-05, 0.000398107, 0.00251189, 0.0158489, 0.1)
     assert log_range("0.01") == (0.01,) == log_range("1e-2:1e-2:1")
+
+
+def _confirm_rows(values):
+    return [{"role": "confirm", "optimizer": o, "lr": 0.01, "weight_decay": 0.1, "seed": 1000 + k, "val": v,
+             "test": v, "status": "ok"} for o, vs in values.items() for k, v in enumerate(vs)]
+
+
+def test_best_vs_best_noise_test():
+    from adamkit.lab.sweep.results import confirm
+
+    clear = confirm(_confirm_rows({"a": [0.10, 0.11, 0.12, 0.10], "b": [0.30, 0.31, 0.29, 0.30]}), False)
+    (pair,) = clear["pairs"]
+    assert pair["significant"] and pair["p"] < 1e-4 and pair["a_better"] == 4 and not pair["identical"]
+    assert clear["optimizers"]["a"]["test"]["mean"] == pytest.approx(0.1075)
+    noisy = confirm(_confirm_rows({"a": [0.10, 0.30, 0.20], "b": [0.21, 0.11, 0.25]}), False)["pairs"][0]
+    assert not noisy["significant"] and noisy["a_better"] == 2
+    same = confirm(_confirm_rows({"a": [0.2, 0.2], "b": [0.2, 0.2]}), False)["pairs"][0]
+    assert same["identical"] and same["p"] is None and not same["significant"]
+    higher = confirm(_confirm_rows({"a": [0.9, 0.91], "b": [0.5, 0.52]}), True)["pairs"][0]
+    assert higher["a_better"] == 2

@@ -9,8 +9,6 @@ URL it divides the grid between them.
 
 import functools
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from adamkit.lab.sweep import results, runner, search
@@ -44,14 +42,6 @@ def validate(spec: SweepSpec):
     run_config(spec, spec.cells()[0]).validate()  # task, model, schedule, init, steps, data
     if spec.schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {spec.schedule!r}; expected one of {', '.join(SCHEDULES)}")
-
-
-def _write(path, text):
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def run_sweep(spec: SweepSpec, out, *, storage=None, jobs=1, heartbeat=st.DEFAULT_HEARTBEAT, confirm=0,
@@ -104,20 +94,20 @@ def run_sweep(spec: SweepSpec, out, *, storage=None, jobs=1, heartbeat=st.DEFAUL
     summary["trials_in_storage"] = len(study.trials)
     seconds = sum(r["seconds"] for r in table)
 
-    results.write_csv(out / ".sweep.csv.tmp", table)
-    os.replace(out / ".sweep.csv.tmp", out / "sweep.csv")
-    _write(out / "summary.json", json.dumps(clean(summary), indent=2, allow_nan=False, ensure_ascii=False) + "\n")
-    tmp_png = out / ".figure.tmp.png"
+    runner.write_atomic(out / "sweep.csv", results.csv_text(table))
+    runner.write_atomic(out / "summary.json", json.dumps(clean(summary), indent=2, allow_nan=False,
+                                                         ensure_ascii=False) + "\n")
     if spec.search == "tpe":
         png, caption, render = out / "search.png", "every trial: lr × weight decay, coloured by its value", \
             report.render_search
-        search.plot(summary, tmp_png, labels)
+        draw = lambda path: search.plot(summary, path, labels)  # noqa: E731
     else:
         png, caption, render = out / "heatmaps.png", "lr × weight decay, mean over seeds", report.render
-        means = {o: results.heatmaps(table, spec, "val")[o].mean(axis=0) for o in spec.optimizers}
-        plots.heatmaps(summary, means, tmp_png, labels)
-    os.replace(tmp_png, png)
-    _write(out / "report.html", render(summary, spec, {caption: png}, facts, confirmed, labels, seconds))
+        means = {o: results.mean_over_seeds(h) for o, h in results.heatmaps(table, spec, "val").items()}
+        draw = lambda path: plots.heatmaps(summary, means, path, labels)  # noqa: E731
+    with runner.replacing(png) as tmp:
+        draw(tmp)
+    runner.write_atomic(out / "report.html", render(summary, spec, {caption: png}, facts, confirmed, labels, seconds))
     return summary
 
 

@@ -1,6 +1,7 @@
 """A finished sweep as numbers: one row per trial, heatmaps, best cells, slopes, best-vs-best."""
 
 import csv
+import io
 import math
 
 import numpy as np
@@ -24,12 +25,14 @@ def rows(trials, decay_of):
     return sorted(out, key=lambda r: (r["role"] != "grid", r["optimizer"], r["lr"], r["weight_decay"], r["seed"]))
 
 
-def write_csv(path, table):
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, COLUMNS)
-        w.writeheader()
-        for r in table:
-            w.writerow({k: ("" if r[k] is None else r[k]) for k in COLUMNS})
+def csv_text(table):
+    """sweep.csv's text: one line per trial, empty where a value is missing."""
+    f = io.StringIO(newline="")
+    w = csv.DictWriter(f, COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in table:
+        w.writerow({k: ("" if r[k] is None else r[k]) for k in COLUMNS})
+    return f.getvalue()
 
 
 def _value(r, split):

@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from adamkit.lab.sweep import storage as st
@@ -19,18 +20,31 @@ class SweepMismatch(Exception):
     """The sweep directory or study holds a different sweep."""
 
 
-def _write_atomic(path, text):
-    fd, tmp = tempfile.mkstemp(prefix=f".{Path(path).name}.tmp-", dir=Path(path).parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
-
-
 def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextmanager
+def replacing(path):
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename,
+    so a reader (or a kill) never meets a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_atomic(path, text):
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def prepare(out, spec: SweepSpec, url=None, heartbeat=st.DEFAULT_HEARTBEAT, direction="minimize"):
@@ -67,7 +81,7 @@ def prepare(out, spec: SweepSpec, url=None, heartbeat=st.DEFAULT_HEARTBEAT, dire
     if stored is None:
         study.set_user_attr("spec", spec.as_dict())
     if not saved.exists():
-        _write_atomic(saved, json.dumps({"spec": spec.as_dict(), "storage": st.redact(url),
+        write_atomic(saved, json.dumps({"spec": spec.as_dict(), "storage": st.redact(url),
                                          "study": spec.study_name}, indent=2) + "\n")
     return storage, study
 
