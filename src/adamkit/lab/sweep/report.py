@@ -61,7 +61,14 @@ def findings(summary, confirm=None, labels=None):
             out.append(f"On {p['shared_seeds']} fresh seeds, test {summary['metric']}: {a} {_pm(ta['mean'], ta['std'])} "
                        f"vs {b} {_pm(tb['mean'], tb['std'])} ({pv}; {a} better on {p['a_better']} of "
                        f"{p['shared_seeds']} seeds): {verdict}.")
-    if {"adamw", "adamw-independent"} <= set(summary["optimizers"]):
+    ran = set(summary["optimizers"])
+    for run, other, shift, form in (("adamw", "adamw-independent", 1, "independent form (wd × lr0)"),
+                                    ("adamw-independent", "adamw", -1, "decoupled form (wd / lr0)")):
+        edge = summary["optimizers"].get(run, {}).get("edge_slope", {}).get("mean")
+        if run in ran and other not in ran and edge is not None and math.isfinite(edge):
+            out.append(f"Read in the {form}, the same {name(run, run)} runs have edge slope {edge + shift:+.2f}: "
+                       "for one lr0 the two forms are the same run, so their slopes differ by exactly 1.")
+    if {"adamw", "adamw-independent"} <= ran:
         out.append("For one lr0, AdamW (independent) with weight decay wd is the same run as AdamW (decoupled) "
                    "with wd/lr0: the two heatmaps differ by that shear, one decade of wd per decade of lr.")
     return out

@@ -1,13 +1,15 @@
 """Where a sweep's trials live: an Optuna RDB storage, SQLite by default, PostgreSQL for many machines.
 
 Every cell of the grid is enqueued once as a fixed Optuna trial; workers (processes,
-machines) pop waiting trials, which the storage hands to exactly one of them, run them
-and record the outcome. Three things make "every cell exactly once in the results" hold
-where Optuna's ``GridSampler`` does not (it re-runs end-of-grid points and skips cells
-when workers' sampler seeds differ):
+machines) claim waiting trials, run them and record the outcome. Four things make
+"every cell exactly once in the results" hold where Optuna's ``GridSampler`` does not
+(it re-runs end-of-grid points and skips cells when workers' sampler seeds differ):
 
 - enqueuing happens under a lock (a file lock beside the SQLite file, a PostgreSQL
   advisory lock), and only for cells that have no waiting, running or finished trial;
+- claims happen under the same lock: Optuna's WAITING -> RUNNING switch is a
+  compare-and-set on PostgreSQL but not on SQLite (its driver reads outside the write
+  transaction, so two processes could both claim one trial);
 - a worker beats a heartbeat for its trial from before it pops it until it tells the
   result, so a trial whose worker was killed (SIGKILL included) goes stale, is marked
   failed by whichever worker looks next, and its cell is enqueued again;
@@ -202,8 +204,7 @@ class Queue:
         """Claim one waiting trial; returns ``(trial_id, heartbeat)`` or ``None``."""
         import optuna
 
-        # Optuna's WAITING -> RUNNING switch is atomic on PostgreSQL (SELECT ... FOR UPDATE)
-        # but not on SQLite, whose driver reads outside the write transaction: hence the lock.
+        # Under the lock: on SQLite, Optuna's WAITING -> RUNNING switch alone is no compare-and-set.
         with exclusive(self.storage, self.study.study_name):
             for t in self._trials(self.S.WAITING):
                 beat = _Heartbeat(self.storage, t._trial_id, interval, parent)  # beats before the claim
