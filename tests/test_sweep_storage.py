@@ -63,6 +63,23 @@ def test_rerun_of_a_finished_sweep_runs_nothing(tmp_path):
     assert len(study.trials) == len(spec.cells())
 
 
+def test_a_moved_sweep_directory_keeps_its_trials(tmp_path):
+    spec = _spec()
+    _sweep(tmp_path / "here", spec)
+    (tmp_path / "here").rename(tmp_path / "there")
+    before = (tmp_path / "there" / "executions.log").read_text()
+    _, study, _ = _sweep(tmp_path / "there", spec)
+    assert (tmp_path / "there" / "executions.log").read_text() == before and len(study.trials) == len(spec.cells())
+
+
+def test_a_directory_killed_before_its_settings_were_saved_is_continued(tmp_path):
+    spec = _spec()
+    runner.prepare(tmp_path, spec, heartbeat=1)
+    (tmp_path / "sweep.json").unlink()  # as if killed between opening the storage and saving the settings
+    _, study, _ = _sweep(tmp_path, spec)
+    _check_exactly_once(study, spec)
+
+
 def test_a_different_sweep_in_the_same_directory_is_refused(tmp_path):
     _sweep(tmp_path, _spec())
     before = sorted(p.name for p in tmp_path.iterdir())

@@ -16,6 +16,9 @@ from adamkit.lab.sweep import storage as st
 from adamkit.lab.sweep.grid import SweepSpec
 
 
+EMBEDDED = "sweep.db (SQLite) in the sweep directory"
+
+
 class SweepMismatch(Exception):
     """The sweep directory or study holds a different sweep."""
 
@@ -54,6 +57,7 @@ def prepare(out, spec: SweepSpec, url=None, heartbeat=st.DEFAULT_HEARTBEAT, dire
     refused (:class:`SweepMismatch`) before anything is written.
     """
     out = Path(out)
+    where = st.redact(url) if url else EMBEDDED  # a moved directory keeps its embedded storage
     url = url or st.default_url(out)
     st.scheme(url)
     saved = out / "sweep.json"
@@ -67,10 +71,10 @@ def prepare(out, spec: SweepSpec, url=None, heartbeat=st.DEFAULT_HEARTBEAT, dire
         if diff:
             raise SweepMismatch(f"{out} holds a different sweep ({'; '.join(diff)}); rerun that command or "
                                 "choose another --out")
-        if meta.get("storage") != st.redact(url):
-            raise SweepMismatch(f"{out} keeps its trials in {meta.get('storage')!r}, not {st.redact(url)!r}; "
+        if meta.get("storage") != where:
+            raise SweepMismatch(f"{out} keeps its trials in {meta.get('storage')}, not {where}; "
                                 "pass that --storage")
-    elif out.exists() and any(p.name != "sweep.db" for p in out.iterdir()):
+    elif out.exists() and any(not p.name.startswith("sweep.db") for p in out.iterdir()):
         raise SweepMismatch(f"{out} exists and is not a sweep directory; choose another --out")
     storage = st.open_storage(url, heartbeat)
     out.mkdir(parents=True, exist_ok=True)
@@ -81,7 +85,7 @@ def prepare(out, spec: SweepSpec, url=None, heartbeat=st.DEFAULT_HEARTBEAT, dire
     if stored is None:
         study.set_user_attr("spec", spec.as_dict())
     if not saved.exists():
-        write_atomic(saved, json.dumps({"spec": spec.as_dict(), "storage": st.redact(url),
+        write_atomic(saved, json.dumps({"spec": spec.as_dict(), "storage": where,
                                          "study": spec.study_name}, indent=2) + "\n")
     return storage, study
 
