@@ -134,6 +134,25 @@ def test_sigkill_mid_sweep_then_rerun(tmp_path):
         assert len(list(csv.DictReader(f))) == CELLS
 
 
+def test_ctrl_c_keeps_finished_trials_and_fails_the_interrupted_one(tmp_path):
+    out = tmp_path / "interrupted"
+    grid = [*GRID[:1], "--steps", "3000", *GRID[2:]]
+    src = Path(__file__).parent.parent / "src"
+    proc = subprocess.Popen([sys.executable, "-m", "adamkit", "sweep", *grid, "--jobs", "1", "--out", str(out)],
+                            env={**os.environ, "PYTHONPATH": str(src)}, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not ((out / "runs").is_dir() and len(list((out / "runs").iterdir())) >= 1):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted; finished trials are kept" in err and "Traceback" not in err
+    at_stop = _states(_study(out))
+    assert at_stop.get("FAIL") == 1 and "RUNNING" not in at_stop  # no heartbeat to wait for
+    assert cli.main(["sweep", *grid, "--jobs", "1", "--out", str(out)]) == 0
+    assert _states(_study(out)) == {"COMPLETE": CELLS, "FAIL": 1}
+
+
 def test_two_workers_on_the_embedded_storage(tmp_path):
     out = tmp_path / "two"
     assert cli.main(["sweep", *GRID, "--jobs", "2", "--out", str(out)]) == 0

@@ -1,6 +1,7 @@
 """``adamkit sweep``: lr × weight-decay heatmaps per optimizer, resumable and shared between machines."""
 
 import os
+import sys
 from pathlib import Path
 
 from adamkit.lab.commands.common import UsageError
@@ -99,8 +100,14 @@ def main(args):
     except (SweepMismatch, StorageError) as e:
         raise UsageError(str(e)) from None
     except RuntimeError as e:
-        print(f"adamkit: {e}")
+        print(f"adamkit: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: finished trials are kept in the storage
+        from adamkit.lab.cli import Terminated
+
+        how = "terminated" if isinstance(e, Terminated) else "interrupted"
+        print(f"\nadamkit: {how}; finished trials are kept: rerun the same command to continue", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     finally:
         for bar in bars.values():
             bar.close()
