@@ -2,7 +2,6 @@
 
 import csv
 import json
-import math
 import os
 import signal
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from adamkit.lab import cli
+from adamkit.lab import cli, studies
 from adamkit.lab.output import atomic_directory
 from adamkit.lab.run import FIELDS, RunConfig, run
 from adamkit.lab.tasks import TASKS
@@ -41,7 +40,8 @@ def _beats_baseline(task):
         return -_final(result, "test", "rmse"), -_final(result, "test", "mean_baseline_rmse")
     if task == "cartpole":
         return _final(result, "val", "return"), 40.0  # a random policy averages about 22
-    return -_final(result, "test", "mse"), -0.5  # line, poly: the variance of y is above 0.5
+    study = studies.STUDIES[task](seed=0)  # line, poly: predicting the training mean
+    return -_final(result, "test", "mse"), -float(((study.y_test - study.y_train.mean()) ** 2).mean())
 
 
 @pytest.mark.parametrize("task", list(TASKS))
@@ -115,18 +115,27 @@ def _umask():
 
 def test_compare_reports_mean_std_and_the_noise_test(tmp_path, capsys):
     out = tmp_path / "cmp"
-    assert cli.main(["compare", "cancer", "--optimizers", "adam,adam-l1,adamw", "--seeds", "3", "--quick",
+    assert cli.main(["compare", "mnist1d", "--optimizers", "sgd,adam,adamw", "--seeds", "3", "--steps", "80",
                      "--jobs", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     report = (out / "report.html").read_text(encoding="utf-8")
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["variants"]) == {"adam", "adam-l1", "adamw"}
-    assert all(v["seeds"] == 3 and len(v["test"]) == 3 for v in summary["variants"].values())
-    assert len(summary["pairs"]) == 3 and all(p["p"] is None or 0 <= p["p"] <= 1 for p in summary["pairs"])
+    assert set(summary["variants"]) == {"sgd", "adam", "adamw"}
+    assert all(v["seeds"] == 3 and len(v["test"]) == 3 and v["test_std"] > 0 for v in summary["variants"].values())
+    assert len(summary["pairs"]) == 3 and all(0 <= p["p"] <= 1 for p in summary["pairs"])
     assert " ± " in report and "Welch" in report and report.count("data:image/png;base64,") == 2
     assert summary["findings"][0].startswith("Best final test error") and summary["findings"][0] in printed
+    assert any("seed noise" in f for f in summary["findings"])
     with open(out / "metrics.csv", newline="") as f:
         assert len({(r["optimizer"], r["seed"]) for r in csv.DictReader(f)}) == 9
+
+
+def test_compare_says_when_seeds_change_nothing(tmp_path):
+    out = tmp_path / "cmp"  # full batch from zeros: every seed trains the same model
+    assert cli.main(["compare", "cancer", "--optimizers", "adam,adam-l1", "--seeds", "2", "--steps", "30",
+                     "--jobs", "1", "--quiet", "--out", str(out)]) == 0
+    findings = json.loads((out / "summary.json").read_text())["findings"]
+    assert any("the seeds measure no noise" in f for f in findings)
 
 
 def test_compare_inits_shows_the_symmetric_units(tmp_path):

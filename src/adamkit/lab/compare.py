@@ -165,7 +165,9 @@ def findings(summary):
         if other not in ok:
             continue
         diff = abs(pair["difference"])
-        if pair["beyond_noise"] is None:
+        if diff == 0:
+            verdict = "the same value"
+        elif pair["beyond_noise"] is None:
             verdict = "too few seeds for a noise test (use --seeds 3 or more)"
         elif pair["beyond_noise"]:
             verdict = f"beyond the seed noise (Welch's t-test p = {pair['p']:.2g})"
@@ -173,6 +175,10 @@ def findings(summary):
             verdict = f"within the seed noise (Welch's t-test p = {pair['p']:.2g}): no claim either way"
         out.append(f"{best} vs {other}: {_fmt(ok[best]['test_mean'])} vs {_fmt(ok[other]['test_mean'])}, "
                    f"a difference of {_fmt(diff)}, {verdict}.")
+    if all(len(s["test"]) > 1 and s["test_std"] == 0 for s in ok.values()):
+        out.append("Every seed gives the same final value for every variant: with these settings the task is "
+                   "deterministic (e.g. full batch from a fixed init), so the seeds measure no noise and "
+                   "any difference is exact.")
     claim = _adamw_claim(summary, ok)
     if claim:
         out.append(claim)
@@ -195,10 +201,12 @@ def _adamw_claim(summary, ok):
         return None
     higher = summary["higher_is_better"]
     w, l2 = ok["adamw"]["test_mean"], ok["adam-l2"]["test_mean"]
-    better = w > l2 if higher else w < l2
+    claim, numbers = "The claim \"AdamW generalizes better than Adam with L2\"", f"{_fmt(w)} vs {_fmt(l2)}"
+    if pair["beyond_noise"] is None:
+        return f"{claim} cannot be tested with one seed ({numbers}); use --seeds 3 or more."
+    if w == l2:
+        return f"{claim} is not shown here: both end at {_fmt(w)}."
     if pair["beyond_noise"]:
-        return (f"The claim \"AdamW generalizes better than Adam with L2\" {'holds' if better else 'is reversed'} "
-                f"here: {_fmt(w)} vs {_fmt(l2)} (p = {pair['p']:.2g}).")
-    return (f"The claim \"AdamW generalizes better than Adam with L2\" is not shown here: {_fmt(w)} vs {_fmt(l2)} "
-            "is within the seed noise" + (f" (p = {pair['p']:.2g})." if pair["p"] is not None
-                                          and math.isfinite(pair["p"]) else "."))
+        better = w > l2 if higher else w < l2
+        return f"{claim} {'holds' if better else 'is reversed'} here: {numbers} (p = {pair['p']:.2g})."
+    return f"{claim} is not shown here: {numbers} is within the seed noise (p = {pair['p']:.2g})."

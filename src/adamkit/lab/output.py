@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -72,16 +73,20 @@ def write_json(path, data):
 
 
 class CsvRows:
-    """A CSV file written row by row and flushed, so it can be followed while a run goes."""
+    """A CSV file written row by row, flushed at least every second, so it can be followed
+    while a run goes."""
 
     def __init__(self, path, fields):
         self.file = open(path, "w", newline="", encoding="utf-8")
         self.writer = csv.DictWriter(self.file, fields)
         self.writer.writeheader()
+        self.flushed = time.monotonic()
 
     def write(self, rows):
         self.writer.writerows(rows)
-        self.file.flush()
+        if time.monotonic() - self.flushed > 1.0:
+            self.file.flush()
+            self.flushed = time.monotonic()
 
     def close(self):
         self.file.close()

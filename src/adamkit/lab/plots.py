@@ -201,12 +201,12 @@ def final_bars(summary, path):
     y = np.arange(len(names))
     palette = colors(names)
     ax.barh(y, np.nan_to_num(means), xerr=stds, color=[palette[n] for n in names], capsize=3)
-    for yi, name, m in zip(y, names, means):
+    for yi, name, m, sd in zip(y, names, means, stds):
         v = variants[name]
         note = f" {m:.4g}" if np.isfinite(m) else " diverged"
         if v["diverged"] and np.isfinite(m):
             note += f" ({v['diverged']}/{v['seeds']} diverged)"
-        ax.text(0 if np.isnan(m) else m, yi, note, va="center", fontsize=8)
+        ax.text(0 if np.isnan(m) else m + sd, yi, note, va="center", fontsize=8)
     ax.set_yticks(y, names)
     ax.invert_yaxis()
     top = np.nanmax(means + stds) if np.isfinite(means).any() else 1.0

@@ -61,12 +61,15 @@ def mean_std(values):
 
 def welch(a, b):
     """Welch's t-test (unequal variances) of two samples: ``(t, p)``, two-sided; NaN when
-    either has fewer than 2 values or both have no spread."""
+    either has fewer than 2 values. Two samples without spread (every seed the same) differ
+    exactly (p = 0) or not at all (p = 1)."""
     from scipy import stats
 
     a, b = [v for v in a if math.isfinite(v)], [v for v in b if math.isfinite(v)]
-    if len(a) < 2 or len(b) < 2 or (np.std(a) == 0 and np.std(b) == 0):
+    if len(a) < 2 or len(b) < 2:
         return math.nan, math.nan
+    if np.std(a) == 0 and np.std(b) == 0:
+        return (0.0, 1.0) if a[0] == b[0] else (math.copysign(math.inf, a[0] - b[0]), 0.0)
     with warnings.catch_warnings():  # near-identical samples: scipy warns, the p-value still stands
         warnings.simplefilter("ignore", RuntimeWarning)
         t, p = stats.ttest_ind(a, b, equal_var=False)

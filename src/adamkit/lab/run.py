@@ -248,6 +248,8 @@ def run(config: RunConfig, on_eval=None, progress=None) -> RunResult:
                 progress(1)
             if step in when:
                 evaluate(step, lr)
+        if diverged_at is None and not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            diverged_at = steps  # the last update made the weights non-finite
         settings.update(torch=torch.__version__, threads=config.threads, device=config.device,
                         dtype=config.dtype, schedule=config.schedule,
                         hidden_units=len(first) if first is not None else None)

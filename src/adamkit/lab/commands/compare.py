@@ -24,9 +24,11 @@ def add_parser(subparsers):
 
 
 def _panels(task, records):
-    present = {r["metric"] for r in records}
-    out = [(task.primary, ("test",)), (task.primary, ("train",)), ("weight_norm", ("model",))]
-    return out + ([("batch_loss", ("train",))] if "batch_loss" in present else [])
+    """Test and train curves of the primary metric (where the task has them), the weight
+    norm and the batch loss."""
+    present = {(r["split"], r["metric"]) for r in records}
+    wanted = [(task.primary, "test"), (task.primary, "train"), ("weight_norm", "model"), ("batch_loss", "train")]
+    return [(metric, (split,)) for metric, split in wanted if (split, metric) in present]
 
 
 def main(args):

@@ -1,6 +1,6 @@
 """``adamkit demo``: the regression studies with every optimizer, plots and a report."""
 
-from adamkit.lab.commands.common import UsageError, add_out, checked, names, output, progress_bar, saving
+from adamkit.lab.commands.common import add_out, checked, names, output, progress_bar, saving
 
 
 def add_parser(subparsers):
@@ -42,5 +42,3 @@ def main(args):
         print(f"wrote {path}/report.html ({results['seconds']:.1f} s of training)")
     return 0
 
-
-__all__ = ["add_parser", "main", "UsageError"]

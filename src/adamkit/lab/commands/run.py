@@ -15,10 +15,11 @@ def add_parser(subparsers):
     p.set_defaults(func=main)
 
 
-def panels(task, config):
-    """The curves worth drawing for one run: the primary metric on every split, the batch
-    loss, the weight norm and, when scheduled, the learning rate."""
-    splits = ("train", "val", "test")
+def panels(task, config, records):
+    """The curves worth drawing for one run: the primary metric on every split that has it,
+    the batch loss, the weight norm and, when scheduled, the learning rate."""
+    splits = tuple(s for s in ("train", "val", "test") if any(r["split"] == s and r["metric"] == task.primary
+                                                              for r in records))
     out = [(task.primary, splits), ("batch_loss", ("train",)), ("weight_norm", ("model",))]
     return out + ([("lr", ("model",))] if config.schedule != "constant" else [])
 
@@ -46,7 +47,8 @@ def main(args):
             write_json(tmp / "summary.json", summary)
             title = (f"{config.task}: {config.optimizer}, lr={settings['lr']:g}, wd={settings['weight_decay']:g}, "
                      f"init={settings['init']}, {config.schedule}, seed {config.seed}")
-            plots.metric_panels(result.records, panels(TASKS[config.task], config), tmp / "curves.png", title)
+            chosen = panels(TASKS[config.task], config, result.records)
+            plots.metric_panels(result.records, chosen, tmp / "curves.png", title)
     except OSError as e:
         raise saving(out, e) from None
     if not args.quiet:

@@ -23,5 +23,5 @@ def describe(task):
 def main(args):
     from adamkit.lab.tasks import TASKS
 
-    print("\n\n".join(describe(task) for task in TASKS.values() if task.listed))
+    print("\n\n".join(describe(task) for task in TASKS.values()))
     return 0

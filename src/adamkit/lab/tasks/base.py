@@ -6,7 +6,7 @@ A task is a description (class attributes, read by ``adamkit tasks`` and by
 step and ``evaluate()`` for the metrics of every split.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -24,7 +24,6 @@ class Problem:
     model: torch.nn.Module
     loss: Callable[[int], torch.Tensor]
     evaluate: Callable[[], dict]
-    notes: dict = field(default_factory=dict)  # facts about the data, e.g. the baseline
 
 
 class Task:
@@ -46,7 +45,6 @@ class Task:
     lr = {"sgd": 0.1, "momentum": 0.05, "adam": 1e-3}  # default lr by optimizer family
     weight_decay = {"l2": 1e-4, "l1": 1e-5, "decoupled": 1e-2, "independent": 1e-5}  # by decay mode
     takes_data = False       # accepts ``--data FILE``
-    listed = True            # shown by ``adamkit tasks``
 
     def default_lr(self, optimizer, family):
         return self.lr.get(optimizer, self.lr[family])

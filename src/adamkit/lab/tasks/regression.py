@@ -22,13 +22,9 @@ class Regression(Task):
     init = "zeros"
     nonlinearity = "linear"
     lr = {"sgd": 0.1, "momentum": 0.02, "adam": 0.05}
-    study = None
-
-    def data(self, seed):
-        return studies.STUDIES[self.name](seed=seed)
 
     def setup(self, config, dtype, device):
-        study = self.data(config.seed)
+        study = studies.STUDIES[self.name](seed=config.seed)
         model = torch.nn.Linear(study.degree, 1, dtype=dtype)
 
         def tensor(a):
@@ -45,7 +41,7 @@ class Regression(Task):
         def evaluate():
             return {name: {"mse": ((model(x) - y) ** 2).mean().item()} for name, (x, y) in splits.items()}
 
-        return Problem(model, loss, evaluate, notes={"title": study.title, "degree": study.degree})
+        return Problem(model, loss, evaluate)
 
 
 class Line(Regression):

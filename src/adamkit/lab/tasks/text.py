@@ -135,4 +135,4 @@ class Text(Task):
             model.train()
             return out
 
-        return Problem(model, loss, evaluate, notes={"unigram_bits": unigram_bits(text)})
+        return Problem(model, loss, evaluate)
