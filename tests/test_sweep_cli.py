@@ -77,6 +77,15 @@ def test_grid_writes_heatmaps_csv_and_report(finished):
     assert summary["trials_in_storage"] == CELLS
 
 
+def test_advise_reads_the_finished_sweep(finished, capsys):
+    assert cli.main(["advise", "--sweep", str(finished), "--lr", "0.1"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((finished / "summary.json").read_text())
+    best = summary["optimizers"]["adamw"]["best"]
+    assert f"- adamw: best cell lr {best['lr']:.3g}, weight decay {best['weight_decay']:.3g}" in out
+    assert "at lr 0.1 (the swept row nearest 0.1)" in out
+
+
 def test_rerun_of_a_finished_sweep_trains_nothing(finished):
     before = _states(_study(finished))
     assert _sweep(finished) == 0
