@@ -73,7 +73,7 @@ def spread(values):
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else math.nan, int(v.size)
 
 
-def default_margin(heatmaps, higher_is_better=False):
+def default_margin(heatmaps):
     """A tenth of the span between the best and the worst finite value over all heatmaps
     (the paper's "10 points of error" on a 0-100 scale, scaled to any metric)."""
     values = np.concatenate([np.asarray(h, float).ravel() for h in heatmaps])

@@ -9,7 +9,7 @@ apart instead of merged.
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -88,7 +88,6 @@ class SweepSpec:
     data: str | None = None
     search: str = "grid"        # "grid" or "tpe"
     trials: int | None = None   # TPE trials per optimizer
-    options: dict = field(default_factory=dict)
 
     def validate(self, known_optimizers=None):
         """Raise ValueError naming the first bad field."""

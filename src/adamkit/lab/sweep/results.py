@@ -70,7 +70,7 @@ def summarize(table, spec, higher_is_better, margin=None):
     val, test = heatmaps(table, spec, "val"), heatmaps(table, spec, "test")
     means = {o: mean_over_seeds(h) for o, h in val.items()}
     if margin is None:
-        margin = analysis.default_margin(list(means.values()), higher_is_better)
+        margin = analysis.default_margin(list(means.values()))
     lrs, wds = np.array(spec.lrs), np.array(spec.weight_decays)
     out = {"task": spec.task, "metric": metric, "selection": split, "higher_is_better": higher_is_better,
            "seeds": spec.seeds, "margin": margin, "lrs": list(spec.lrs), "weight_decays": list(spec.weight_decays),

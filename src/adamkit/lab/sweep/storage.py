@@ -73,23 +73,25 @@ def open_storage(url, heartbeat=DEFAULT_HEARTBEAT):
     import optuna
 
     kind, shown = scheme(url), redact(url)
-    if kind == "sqlite":
-        path = _sqlite_path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # WAL lets readers (progress, reports) run beside a writer; it persists in the file.
-        with sqlite3.connect(path, timeout=60) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-        engine_kwargs = {"connect_args": {"timeout": 60}}
-    else:
-        engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
-        if url.startswith("postgresql://"):  # the driver the lab extra installs, whatever SQLAlchemy's default
-            url = "postgresql+psycopg://" + url[len("postgresql://"):]
     try:
+        if kind == "sqlite":
+            path = _sqlite_path(url)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # WAL lets readers (progress, reports) run beside a writer; it persists in the file.
+            with sqlite3.connect(path, timeout=60) as db:
+                db.execute("PRAGMA journal_mode=WAL")
+            engine_kwargs = {"connect_args": {"timeout": 60}}
+        else:
+            engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+            if url.startswith("postgresql://"):  # the driver the lab extra installs, whatever SQLAlchemy's default
+                url = "postgresql+psycopg://" + url[len("postgresql://"):]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=int(heartbeat),
                                               grace_period=3 * int(heartbeat))
-    except Exception as e:  # sqlalchemy's OperationalError, a missing driver, a bad URL
+    except StorageError:
+        raise
+    except Exception as e:  # sqlalchemy's OperationalError, a missing driver, a bad URL, an unwritable file
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise StorageError(f"cannot open storage {shown!r}: {reason}") from None
 
