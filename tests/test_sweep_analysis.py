@@ -115,3 +115,30 @@ def test_one_adamw_form_is_read_in_the_other():
     summary["optimizers"] = {"adamw-independent": opt}
     assert any("decoupled form (wd / lr0), the same adamw-independent runs have edge slope -1.79" in f
                for f in findings(summary))
+
+
+def test_heatmaps_share_one_scale_and_show_diverged_cells(tmp_path):
+    from matplotlib import image
+
+    from adamkit.lab.sweep import plots
+    from adamkit.lab.sweep.grid import SweepSpec
+    from adamkit.lab.sweep.results import summarize
+
+    spec = SweepSpec("t", ("adamw", "adam-l2"), tuple(LRS), tuple(WDS[:8]), seeds=1)
+    table = []
+    for o, s in (("adamw", -1.0), ("adam-l2", 0.0)):
+        h = heatmap(s)[:, :8]
+        h[0, 0] = np.nan  # one diverged cell each
+        table += [{"role": "grid", "optimizer": o, "lr": lr, "weight_decay": wd, "seed": 0, "metric": "error",
+                   "split": "val", "val": None if np.isnan(h[i, j]) else h[i, j], "test": h[i, j],
+                   "status": "diverged" if np.isnan(h[i, j]) else "ok"}
+                  for i, lr in enumerate(spec.lrs) for j, wd in enumerate(spec.weight_decays)]
+    summary = summarize(table, spec, higher_is_better=False, margin=0.1)
+    assert summary["optimizers"]["adamw"]["diverged_cells"] == 1
+    means = {o: np.array([[r["val"] if r["val"] is not None else np.nan for r in table
+                           if r["optimizer"] == o and r["lr"] == lr] for lr in spec.lrs]) for o in spec.optimizers}
+    plots.heatmaps(summary, means, tmp_path / "h.png")
+    pixels = image.imread(tmp_path / "h.png")[..., :3]
+    assert pixels.shape[1] > 2 * pixels.shape[0] and pixels.std() > 0.05
+    grey = np.all(np.abs(pixels - 0.85) < 0.02, axis=-1)  # the diverged cells' colour
+    assert grey.sum() > 2000  # about 6000 with the two diverged cells, about 300 (antialiasing) without
