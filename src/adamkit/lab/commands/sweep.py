@@ -4,7 +4,7 @@ import os
 import sys
 from pathlib import Path
 
-from adamkit.lab.commands.common import UsageError
+from adamkit.lab.commands.common import UsageError, saving
 
 # Where the AdamW paper's picture shows: on mnist1d, the MLP with BatchNorm (scale-invariant weights).
 DEFAULT_MODELS = {"mnist1d": "mlp_bn"}
@@ -99,6 +99,8 @@ def main(args):
                                   confirm=args.confirm, margin=args.edge_margin, progress=progress)
     except (SweepMismatch, StorageError) as e:
         raise UsageError(str(e)) from None
+    except OSError as e:
+        raise saving(out, e) from None
     except RuntimeError as e:
         print(f"adamkit: error: {e}", file=sys.stderr)
         return 1

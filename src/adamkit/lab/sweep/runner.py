@@ -143,5 +143,7 @@ def execute(storage, study, cells, objective, out, *, jobs=1, heartbeat=st.DEFAU
             raise RuntimeError(f"a sweep worker failed: {reason}")
         report()
     rows, duplicates = queue.completed()
-    assert len(rows) == len(cells) and not duplicates, (len(rows), len(cells), duplicates)
+    if len(rows) != len(cells) or duplicates:  # the promise this module keeps; never seen broken
+        raise RuntimeError(f"the storage holds {len(rows)} results for {len(cells)} cells "
+                           f"({duplicates} duplicates); rerun to continue")
     return rows
