@@ -6,7 +6,8 @@ from pathlib import Path
 
 from adamkit.lab.commands.common import UsageError, saving
 
-# Where the AdamW paper's picture shows: on mnist1d, the MLP with BatchNorm (scale-invariant weights).
+# Where the AdamW paper's picture shows: on mnist1d, the MLP with BatchNorm (scale-invariant weights);
+# the plain MLP and the CNN draw other pictures.
 DEFAULT_MODELS = {"mnist1d": "mlp_bn"}
 
 
@@ -80,6 +81,8 @@ def main(args):
     if args.edge_margin is not None and not args.edge_margin > 0:
         raise UsageError(f"edge margin must be > 0, got {args.edge_margin}")
     out = Path(args.out or f"runs/sweep-{spec.task}-{spec.fingerprint}")
+    if not args.quiet and args.model is None and spec.model:
+        print(f"model {spec.model}: the default sweep model for {spec.task} (--model to change)", file=sys.stderr)
     jobs = args.jobs or os.cpu_count() or 1
     bars = {}
 

@@ -84,7 +84,7 @@ def run_sweep(spec: SweepSpec, out, *, storage=None, jobs=1, heartbeat=st.DEFAUL
         facts = report.findings(summary, confirmed, labels)
     summary["findings"] = facts
     summary["spec"] = spec.as_dict()
-    summary["trials_in_storage"] = len(study.trials)
+    summary["trials_in_storage"] = len(study.trials)  # grid and confirm trials, failed (killed) ones included
     seconds = sum(r["seconds"] for r in table)
 
     runner.write_atomic(out / "sweep.csv", results.csv_text(table))
