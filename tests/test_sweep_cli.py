@@ -131,6 +131,7 @@ def test_sigkill_mid_sweep_then_rerun(tmp_path):
     while not ((out / "runs").is_dir() and len(list((out / "runs").iterdir())) >= 2):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.1)
+    time.sleep(0.5)  # into the third trial (each takes a second or two)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     at_kill = _states(_study(out))
@@ -153,6 +154,7 @@ def test_ctrl_c_keeps_finished_trials_and_fails_the_interrupted_one(tmp_path):
     while not ((out / "runs").is_dir() and len(list((out / "runs").iterdir())) >= 1):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.1)
+    time.sleep(0.5)  # into the second trial (each takes a second or two)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted; finished trials are kept" in err and "Traceback" not in err

@@ -218,30 +218,41 @@ class Queue:
         return None
 
     def _run(self, trial_id, beat, objective, out, higher_is_better):
+        """Run one claimed trial and record its outcome. Any interruption before the result
+        is stored (Ctrl-C, an error) marks the trial failed at once, so the next worker
+        reruns its cell without waiting for the heartbeat to go stale."""
         import optuna
 
         trial = optuna.Trial(self.study, trial_id)
-        cell = cell_of(trial)
-        run_dir = Path(out) / "runs" / cell.slug
-        started = time.perf_counter()
         with beat:
             try:
+                cell = cell_of(trial)
+                run_dir = Path(out) / "runs" / cell.slug
+                started = time.perf_counter()
                 outcome = objective(cell, run_dir)
+                attrs = {"metric": outcome["metric"], "higher_is_better": bool(outcome["higher_is_better"]),
+                         "selection": outcome.get("selection", "val"),
+                         "val": {k: _finite(v) for k, v in outcome["val"].items()},
+                         "test": {k: _finite(v) for k, v in outcome["test"].items()},
+                         "diverged": bool(outcome["diverged"]), "seconds": time.perf_counter() - started,
+                         "run_dir": str(run_dir), "host": socket.gethostname()}
+                trial.set_user_attr("outcome", attrs)  # one write: each is a transaction
+                value = _finite(outcome["val"].get(outcome["metric"]))
+                if value is None:  # diverged: the worst value, so that a search never prefers it
+                    value = -math.inf if higher_is_better else math.inf
+                self.study.tell(trial, value)
             except BaseException as e:
-                trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:500])
-                self.study._storage.set_trial_state_values(trial_id, state=self.S.FAIL)
+                self._fail(trial_id, e)
                 raise
-        attrs = {"metric": outcome["metric"], "higher_is_better": bool(outcome["higher_is_better"]),
-                 "selection": outcome.get("selection", "val"),
-                 "val": {k: _finite(v) for k, v in outcome["val"].items()},
-                 "test": {k: _finite(v) for k, v in outcome["test"].items()},
-                 "diverged": bool(outcome["diverged"]), "seconds": time.perf_counter() - started,
-                 "run_dir": str(run_dir), "host": socket.gethostname()}
-        trial.set_user_attr("outcome", attrs)  # one write: each is a transaction
-        value = _finite(outcome["val"].get(outcome["metric"]))
-        if value is None:  # diverged: the worst value, so that a search never prefers it
-            value = -math.inf if higher_is_better else math.inf
-        self.study.tell(trial, value)
+
+    def _fail(self, trial_id, error):
+        import optuna
+
+        try:
+            self.storage.set_trial_user_attr(trial_id, "error", f"{type(error).__name__}: {error}"[:500])
+            self.storage.set_trial_state_values(trial_id, state=self.S.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:  # interrupted after its result was stored
+            pass
 
     def work(self, objective, out, *, higher_is_better=False, interval=DEFAULT_HEARTBEAT, parent=None,
              on_trial=None):
