@@ -115,19 +115,19 @@ def _umask():
 
 def test_compare_reports_mean_std_and_the_noise_test(tmp_path, capsys):
     out = tmp_path / "cmp"
-    assert cli.main(["compare", "mnist1d", "--optimizers", "sgd,adam,adamw", "--seeds", "3", "--steps", "80",
+    assert cli.main(["compare", "mnist1d", "--optimizers", "sgd,adamw", "--seeds", "3", "--steps", "60",
                      "--jobs", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     report = (out / "report.html").read_text(encoding="utf-8")
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["variants"]) == {"sgd", "adam", "adamw"}
+    assert set(summary["variants"]) == {"sgd", "adamw"}
     assert all(v["seeds"] == 3 and len(v["test"]) == 3 and v["test_std"] > 0 for v in summary["variants"].values())
-    assert len(summary["pairs"]) == 3 and all(0 <= p["p"] <= 1 for p in summary["pairs"])
+    assert len(summary["pairs"]) == 1 and 0 <= summary["pairs"][0]["p"] <= 1
     assert " ± " in report and "Welch" in report and report.count("data:image/png;base64,") == 2
     assert summary["findings"][0].startswith("Best final test error") and summary["findings"][0] in printed
     assert any("seed noise" in f for f in summary["findings"])
     with open(out / "metrics.csv", newline="") as f:
-        assert len({(r["optimizer"], r["seed"]) for r in csv.DictReader(f)}) == 9
+        assert len({(r["optimizer"], r["seed"]) for r in csv.DictReader(f)}) == 6
 
 
 def test_compare_says_when_seeds_change_nothing(tmp_path):
@@ -165,6 +165,7 @@ def files(tmp_path):
     (made / "ratings.csv").write_text("user,item,rating\n" + "".join(f"u{k},i{k % 7},{k % 5}\n" for k in range(30))
                                       + "u1,i2,great\n")
     (made / "short.csv").write_text("u,i,1\nu,j\n")
+    (made / "latin1.csv").write_bytes(b"u,i,1\nv,j,2\nw,caf\xe9,3\n")
     return made
 
 
@@ -189,6 +190,8 @@ BAD = [
     (["run", "recsys", "--data", "{data}/ratings.csv"], "ratings.csv, line 32: rating 'great' is not a number"),
     (["run", "recsys", "--data", "{data}/short.csv"], "short.csv, line 2: expected 3 columns"),
     (["run", "recsys", "--data", "{data}/empty.txt"], "0 ratings"),
+    (["run", "recsys", "--data", "{data}/latin1.csv"], "latin1.csv, line 3: not UTF-8 text"),
+    (["run", "recsys", "--data", "{data}"], "is a directory, not a file"),
     (["compare", "cancer", "--seeds", "0"], "seeds must be an integer >= 1"),
     (["compare", "cancer", "--optimizers", "adam,lion"], "unknown optimizer 'lion'"),
     (["compare", "cancer", "--inits", "zeros,ones"], "unknown init 'ones'"),
@@ -257,3 +260,16 @@ def test_sigterm_and_an_ascii_locale(tmp_path):
     assert proc.wait(timeout=30) == 143
     assert "terminated" in proc.stderr.read()
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["demo"]
+
+
+def test_compare_schedules_with_one_seed_makes_no_noise_claim(tmp_path):
+    out = tmp_path / "cmp"
+    assert cli.main(["compare", "mnist1d", "--optimizers", "adam-l2,adamw", "--schedules", "constant,wsd",
+                     "--seeds", "1", "--steps", "30", "--jobs", "1", "--quiet", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["variants"]) == {f"{o}, schedule={s}" for o in ("adam-l2", "adamw") for s in ("constant", "wsd")}
+    assert all(p["beyond_noise"] is None for p in summary["pairs"])
+    assert any("too few seeds" in f for f in summary["findings"])
+    with open(out / "metrics.csv", newline="") as f:
+        lrs = [float(r["value"]) for r in csv.DictReader(f) if r["metric"] == "lr" and r["schedule"] == "wsd"]
+    assert lrs[-1] < lrs[len(lrs) // 2]  # the decay phase of warmup-stable-decay

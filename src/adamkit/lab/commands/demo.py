@@ -11,7 +11,8 @@ def add_parser(subparsers):
     d.add_argument("--optimizers", help="comma-separated subset of: sgd, momentum, adam, adam-l2, adam-l1, "
                    "adamw, adamw-independent (default: all)")
     d.add_argument("--studies", help="comma-separated subset of: line, poly (default: both)")
-    d.add_argument("--steps", type=int, default=2000, help="full-batch steps per optimizer (default 2000)")
+    d.add_argument("--steps", type=int, help="full-batch steps per optimizer (default 2000)")
+    d.add_argument("--quick", action="store_true", help="the regression tasks' quick budget (200 steps)")
     d.add_argument("--lr", type=float, help="one learning rate for every optimizer (default: each its own)")
     d.add_argument("--weight-decay", type=float, help="one weight decay for every decay mode "
                    "(default: each study's own per mode)")
@@ -23,14 +24,16 @@ def add_parser(subparsers):
 
 def main(args):
     from adamkit.lab import demo
+    from adamkit.lab.tasks import TASKS
 
+    steps = args.steps if args.steps is not None else TASKS["line"].quick_budget if args.quick else TASKS["line"].budget
     config = checked(lambda: demo.DemoConfig(
-        steps=args.steps, backend=args.backend, seed=args.seed, init=args.init, lr=args.lr,
+        steps=steps, backend=args.backend, seed=args.seed, init=args.init, lr=args.lr,
         weight_decay=args.weight_decay,
         optimizers=names(args.optimizers) if args.optimizers is not None else demo.DemoConfig.optimizers,
         studies=names(args.studies) if args.studies is not None else demo.DemoConfig.studies))
     out, unique = output(args, "demo")
-    total = args.steps * len(config.optimizers) * len(config.studies)
+    total = steps * len(config.optimizers) * len(config.studies)
     with progress_bar(total, args.quiet) as bar:
         results = demo.run(config, progress=bar.update)
     try:

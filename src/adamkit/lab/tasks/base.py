@@ -18,7 +18,8 @@ class Problem:
 
     ``loss(step)`` returns the scalar training loss of step ``step`` (1-based) as a tensor
     with a graph (the run calls ``backward`` and the optimizer). ``evaluate()`` returns
-    ``{split: {metric: value}}`` for the splits the task has (``train``, ``val``, ``test``).
+    ``{split: {metric: value}}`` for the splits the task has (``train``, ``val``, ``test``;
+    ``model`` for facts about the weights).
     """
 
     model: torch.nn.Module
@@ -58,6 +59,24 @@ class Task:
 
     def setup(self, config, dtype, device) -> Problem:
         raise NotImplementedError
+
+
+def read_utf8(path):
+    """The text of the user's ``--data`` file; ValueError (naming the line) if it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise ValueError(f"--data {path!r}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"--data {path!r} is a directory, not a file") from None
+    except OSError as e:
+        raise ValueError(f"--data {path!r} cannot be read: {e.strerror or e}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ValueError(f"{path}, line {line}: not UTF-8 text ({e.reason})") from None
 
 
 def batches(n, batch_size, generator):

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-from adamkit.lab.tasks.base import Problem, Task
+from adamkit.lab.tasks.base import Problem, Task, read_utf8
 
 
 def generated(users=1000, items=800, rank=8, observed=0.05, noise=0.5, seed=0):
@@ -33,29 +33,21 @@ def read_ratings(path):
     """``(user, item, rating)`` index arrays from ``user,item,rating`` lines; ValueError names
     the first bad line."""
     users, items, ratings = {}, {}, []
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            for number, row in enumerate(csv.reader(f), 1):
-                if not row or not "".join(row).strip():
-                    continue
-                if len(row) != 3:
-                    raise ValueError(f"{path}, line {number}: expected 3 columns user,item,rating, got {len(row)}")
-                try:
-                    rating = float(row[2])
-                except ValueError:
-                    if number == 1 and not ratings:  # a header line
-                        continue
-                    raise ValueError(f"{path}, line {number}: rating {row[2].strip()!r} is not a number") from None
-                if not math.isfinite(rating):
-                    raise ValueError(f"{path}, line {number}: rating {row[2].strip()!r} is not finite")
-                ratings.append((users.setdefault(row[0].strip(), len(users)),
-                                items.setdefault(row[1].strip(), len(items)), rating))
-    except FileNotFoundError:
-        raise ValueError(f"--data {path!r}: no such file") from None
-    except IsADirectoryError:
-        raise ValueError(f"--data {path!r} is a directory, not a file") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"--data {path!r} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    for number, row in enumerate(csv.reader(read_utf8(path).splitlines()), 1):
+        if not "".join(row).strip():
+            continue
+        if len(row) != 3:
+            raise ValueError(f"{path}, line {number}: expected 3 columns user,item,rating, got {len(row)}")
+        try:
+            rating = float(row[2])
+        except ValueError:
+            if number == 1:  # a header line
+                continue
+            raise ValueError(f"{path}, line {number}: rating {row[2].strip()!r} is not a number") from None
+        if not math.isfinite(rating):
+            raise ValueError(f"{path}, line {number}: rating {row[2].strip()!r} is not finite")
+        ratings.append((users.setdefault(row[0].strip(), len(users)),
+                        items.setdefault(row[1].strip(), len(items)), rating))
     if len(ratings) < 20:
         raise ValueError(f"--data {path!r}: {len(ratings)} ratings; need at least 20 user,item,rating lines")
     a = np.array(ratings)

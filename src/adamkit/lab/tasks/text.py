@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from adamkit.lab.tasks.base import Problem, Task
+from adamkit.lab.tasks.base import Problem, Task, read_utf8
 
 CONTEXT = 64
 
@@ -25,18 +25,7 @@ def default_corpus():
 
 
 def read_text(path):
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise ValueError(f"--data {path!r}: no such file") from None
-    except IsADirectoryError:
-        raise ValueError(f"--data {path!r} is a directory, not a file") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise ValueError(f"{path}, line {line}: not UTF-8 text ({e.reason})") from None
+    text = read_utf8(path)
     if len(text) < 40 * CONTEXT:
         raise ValueError(f"--data {path!r}: {len(text)} characters; need at least {40 * CONTEXT} "
                          f"(train, val and test windows of {CONTEXT})")
@@ -80,7 +69,7 @@ class Text(Task):
     metric_text = "test bits per character"
     primary = "bits_per_char"
     baseline = "the corpus's unigram entropy (4.69 bits/char for pydoc_data.topics)"
-    budget = 800
+    budget = 600
     quick_budget = 60
     evals = 8
     init = "xavier_uniform"
