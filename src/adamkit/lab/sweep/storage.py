@@ -211,7 +211,7 @@ class Queue:
             for t in self._trials(self.S.WAITING):
                 beat = _Heartbeat(self.storage, t._trial_id, interval, parent)  # beats before the claim
                 try:
-                    if self.study._storage.set_trial_state_values(t._trial_id, state=self.S.RUNNING):
+                    if self.storage.set_trial_state_values(t._trial_id, state=self.S.RUNNING):
                         return t._trial_id, beat
                 except optuna.exceptions.UpdateFinishedTrialError:
                     pass
