@@ -195,7 +195,6 @@ def test_two_machines_on_postgres(tmp_path):
 
 def _prepare_only(out):
     """The study name this grid gets, without training."""
-    from adamkit.lab.commands.common import names  # noqa: F401
 
     parser = cli.parser()
     args = parser.parse_args(["sweep", *GRID, "--out", str(out)])

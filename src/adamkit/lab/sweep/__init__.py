@@ -71,8 +71,8 @@ def run_sweep(spec: SweepSpec, out, *, storage=None, jobs=1, heartbeat=st.DEFAUL
         summary = results.summarize(table, spec, higher, margin)
     confirmed = None
     if confirm:
-        cells = [Cell(o, lr, wd, CONFIRM_SEED0 + k, "confirm")
-                 for o, best in results.best_cells(summary).items() if best for lr, wd in [best] for k in range(confirm)]
+        best = {o: cell for o, cell in results.best_cells(summary).items() if cell}
+        cells = [Cell(o, lr, wd, CONFIRM_SEED0 + k, "confirm") for o, (lr, wd) in best.items() for k in range(confirm)]
         extra = runner.execute(store, study, cells, objective, out, progress=stage("confirm"), **kwargs)
         table += results.rows(extra, decay_of)
         confirmed = results.confirm(table, higher)

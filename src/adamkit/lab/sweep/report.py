@@ -58,8 +58,8 @@ def findings(summary, confirm=None, labels=None):
                        "within the seed noise" if p["p"] is not None else
                        "no test (fewer than 2 finite, varying runs)")
             pv = f"Welch's t-test p = {p['p']:.3g}" if p["p"] is not None else "no p-value"
-            out.append(f"On {p['shared_seeds']} fresh seeds, test {summary['metric']}: {a} {_pm(ta['mean'], ta['std'])} "
-                       f"vs {b} {_pm(tb['mean'], tb['std'])} ({pv}; {a} better on {p['a_better']} of "
+            out.append(f"On {p['shared_seeds']} fresh seeds, test {summary['metric']}: "
+                       f"{a} {_pm(ta['mean'], ta['std'])} vs {b} {_pm(tb['mean'], tb['std'])} ({pv}; {a} better on {p['a_better']} of "
                        f"{p['shared_seeds']} seeds): {verdict}.")
     ran = set(summary["optimizers"])
     for run, other, shift, form in (("adamw", "adamw-independent", 1, "independent form (wd × lr0)"),
@@ -92,7 +92,8 @@ def _confirm_table(confirm, summary, labels):
     if not confirm:
         return ""
     rows = "".join(f"<tr><td>{html.escape(labels.get(o, o))}</td><td>{c['lr']:.3g}</td><td>{c['weight_decay']:.3g}</td>"
-                   f"<td>{_pm(c['val']['mean'], c['val']['std'])}</td><td>{_pm(c['test']['mean'], c['test']['std'])}</td>"
+                   f"<td>{_pm(c['val']['mean'], c['val']['std'])}</td>"
+                   f"<td>{_pm(c['test']['mean'], c['test']['std'])}</td>"
                    f"<td>{c['test']['n']} of {c['test']['of']}</td></tr>" for o, c in confirm["optimizers"].items())
     return ("<h2>Best vs best on fresh seeds</h2><table><tr><th>optimizer</th><th>lr</th><th>weight decay</th>"
             f"<th>val</th><th>test</th><th>finite runs</th></tr>{rows}</table>")
@@ -156,7 +157,8 @@ def render_search(summary, spec, images, facts, confirm=None, labels=None, secon
     rows = "".join(
         f"<tr><td>{html.escape(labels.get(o, o))}</td><td>{b['lr']:.3g}</td><td>{b['weight_decay']:.3g}</td>"
         f"<td>{b['val']:.4g}</td><td>{b['test']:.4g}</td><td>{len(s['points'])}</td></tr>"
-        if (b := s["best"]) else f"<tr><td>{html.escape(labels.get(o, o))}</td><td colspan='5'>every trial diverged</td></tr>"
+        if (b := s["best"]) else
+        f"<tr><td>{html.escape(labels.get(o, o))}</td><td colspan='5'>every trial diverged</td></tr>"
         for o, s in summary["optimizers"].items())
     metric = html.escape(summary.get("metric") or "")
     table = (f"<table><tr><th>optimizer</th><th>lr</th><th>weight decay</th><th>{summary.get('selection', 'val')} "

@@ -23,8 +23,9 @@ def study_name(spec, optimizer):
 
 def _objective(spec, optimizer, train, out, higher):
     def objective(trial):
+        wds = spec.weight_decays
         lr = float(f"{trial.suggest_float('lr', min(spec.lrs), max(spec.lrs), log=True):.6g}")
-        wd = float(f"{trial.suggest_float('weight_decay', min(spec.weight_decays), max(spec.weight_decays), log=True):.6g}")
+        wd = float(f"{trial.suggest_float('weight_decay', min(wds), max(wds), log=True):.6g}")
         seeds, started = [], time.perf_counter()
         for seed in range(spec.seeds):
             cell = Cell(optimizer, lr, wd, seed, "tpe")
@@ -127,7 +128,8 @@ def summarize(found, spec, higher):
             a = t.user_attrs["outcome"]
             ok = math.isfinite(t.value)
             mean = (lambda k: sum(s[k] for s in a["seeds"]) / len(a["seeds"]) if ok else None)
-            points.append({"lr": float(f"{t.params['lr']:.6g}"), "weight_decay": float(f"{t.params['weight_decay']:.6g}"),
+            points.append({"lr": float(f"{t.params['lr']:.6g}"),
+                           "weight_decay": float(f"{t.params['weight_decay']:.6g}"),
                            "val": mean("val"), "test": mean("test"), "trial": t.number})
             out["metric"], out["selection"] = a["metric"], a["selection"]
         finite = [p for p in points if p["val"] is not None]

@@ -177,7 +177,8 @@ class Queue:
         self.keys = {c.key for c in self.cells}
 
     def _trials(self, *states):
-        return [t for t in self.study.get_trials(deepcopy=False, states=states) if t.user_attrs.get("cell") in self.keys]
+        trials = self.study.get_trials(deepcopy=False, states=states)
+        return [t for t in trials if t.user_attrs.get("cell") in self.keys]
 
     def sync(self):
         """Fail stale trials, then enqueue each cell that has no waiting, running or complete
