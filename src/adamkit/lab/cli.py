@@ -5,10 +5,10 @@ import signal
 import sys
 import threading
 
-from adamkit.lab.commands import compare, demo, run, tasks
+from adamkit.lab.commands import advise, compare, demo, run, sweep, tasks
 from adamkit.lab.commands.common import UsageError
 
-COMMANDS = (demo, tasks, run, compare)
+COMMANDS = (demo, tasks, run, compare, sweep, advise)
 
 
 def parser():
