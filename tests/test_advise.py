@@ -69,7 +69,8 @@ def test_reads_a_sweep_summary(tmp_path, capsys):
     summary = {"task": "mnist1d", "metric": "error", "higher_is_better": False, "seeds": 3, "optimizers": {
         "adamw": {"best": {"lr": 0.03, "weight_decay": 0.01, "val": 0.25, "test": 0.27},
                   "verdict": "the good weight decay moves ...",
-                  "rows": [{"lr": 0.003, "best_wd": 0.1, "edge_wd": 1.0}, {"lr": 0.03, "best_wd": 0.01, "edge_wd": 0.1}]},
+                  "rows": [{"lr": 0.003, "best_wd": 0.1, "edge_wd": 1.0},
+                           {"lr": 0.03, "best_wd": 0.01, "edge_wd": 0.1}]},
         "adam-l2": {"best": None, "verdict": "", "rows": []}}}
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     assert cli.main(["advise", "--sweep", str(tmp_path), "--lr", "0.004"]) == 0

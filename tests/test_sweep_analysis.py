@@ -110,7 +110,8 @@ def test_one_adamw_form_is_read_in_the_other():
 
     opt = {"best": {"val": 0.2}, "verdict": "…", "best_slope": {"mean": None, "std": None}, "diverged_cells": 0,
            "cells": 9, "edge_slope": {"mean": -0.79, "std": 0.04, "n": 3}}
-    summary = {"selection": "val", "task": "t", "metric": "error", "higher_is_better": False, "optimizers": {"adamw": opt}}
+    summary = {"selection": "val", "task": "t", "metric": "error", "higher_is_better": False,
+               "optimizers": {"adamw": opt}}
     assert any("independent form (wd × lr0), the same adamw runs have edge slope +0.21" in f for f in findings(summary))
     summary["optimizers"] = {"adamw-independent": opt}
     assert any("decoupled form (wd / lr0), the same adamw-independent runs have edge slope -1.79" in f

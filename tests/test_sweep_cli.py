@@ -59,7 +59,8 @@ def test_grid_writes_heatmaps_csv_and_report(finished):
     assert len(rows) == CELLS and {r["role"] for r in rows} == {"grid"}
     assert list(rows[0]) == ["role", "optimizer", "lr", "weight_decay", "decay", "seed", "metric", "split", "val",
                              "test", "status", "seconds", "run_dir"]
-    assert {(r["optimizer"], r["decay"]) for r in rows} == {("adamw", "decoupled"), ("adamw-independent", "independent")}
+    modes = {(r["optimizer"], r["decay"]) for r in rows}
+    assert modes == {("adamw", "decoupled"), ("adamw-independent", "independent")}
     assert {r["metric"] for r in rows} == {"error"} and {r["split"] for r in rows} == {"val"}
     for r in rows:
         assert (Path(r["run_dir"]) / "metrics.csv").is_file() and (Path(r["run_dir"]) / "summary.json").is_file()

@@ -50,7 +50,8 @@ def test_one_worker_runs_every_cell_once(tmp_path):
     _check_exactly_once(study, spec)
     assert set(sweep_fakes.executions(tmp_path).values()) == {(1, 1)}
     best = min(rows, key=lambda t: t.value)
-    assert best.user_attrs["seed"] == 0 and best.user_attrs["lr"] * best.user_attrs["weight_decay"] == pytest.approx(1e-4)
+    assert best.user_attrs["seed"] == 0
+    assert best.user_attrs["lr"] * best.user_attrs["weight_decay"] == pytest.approx(1e-4)
 
 
 def test_rerun_of_a_finished_sweep_runs_nothing(tmp_path):

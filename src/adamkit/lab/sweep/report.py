@@ -59,7 +59,8 @@ def findings(summary, confirm=None, labels=None):
                        "no test (fewer than 2 finite, varying runs)")
             pv = f"Welch's t-test p = {p['p']:.3g}" if p["p"] is not None else "no p-value"
             out.append(f"On {p['shared_seeds']} fresh seeds, test {summary['metric']}: "
-                       f"{a} {_pm(ta['mean'], ta['std'])} vs {b} {_pm(tb['mean'], tb['std'])} ({pv}; {a} better on {p['a_better']} of "
+                       f"{a} {_pm(ta['mean'], ta['std'])} vs {b} {_pm(tb['mean'], tb['std'])} "
+                       f"({pv}; {a} better on {p['a_better']} of "
                        f"{p['shared_seeds']} seeds): {verdict}.")
     ran = set(summary["optimizers"])
     for run, other, shift, form in (("adamw", "adamw-independent", 1, "independent form (wd × lr0)"),

@@ -15,7 +15,6 @@ from pathlib import Path
 from adamkit.lab.sweep import storage as st
 from adamkit.lab.sweep.grid import SweepSpec
 
-
 EMBEDDED = "sweep.db (SQLite) in the sweep directory"
 
 
@@ -96,10 +95,10 @@ def _worker(url, heartbeat, study_name, cells, objective, out, higher_is_better,
         queue = st.Queue(storage, st.open_study(storage, study_name), cells)
         queue.work(objective, out, higher_is_better=higher_is_better, interval=heartbeat, parent=parent)
     except KeyboardInterrupt:
-        raise SystemExit(130)
+        raise SystemExit(130) from None
     except BaseException as e:
         errors.put(f"{type(e).__name__}: {e}")
-        raise SystemExit(1)
+        raise SystemExit(1) from e
 
 
 def execute(storage, study, cells, objective, out, *, jobs=1, heartbeat=st.DEFAULT_HEARTBEAT,

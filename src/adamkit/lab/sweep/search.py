@@ -69,7 +69,7 @@ def _worker(*args):
     try:
         _work(*args)
     except KeyboardInterrupt:
-        raise SystemExit(130)
+        raise SystemExit(130) from None
 
 
 def search(storage, spec, train, out, *, jobs=1, heartbeat=st.DEFAULT_HEARTBEAT, higher_is_better=False,
@@ -127,7 +127,7 @@ def summarize(found, spec, higher):
         for t in trials:
             a = t.user_attrs["outcome"]
             ok = math.isfinite(t.value)
-            mean = (lambda k: sum(s[k] for s in a["seeds"]) / len(a["seeds"]) if ok else None)
+            mean = (lambda k, a=a, ok=ok: sum(s[k] for s in a["seeds"]) / len(a["seeds"]) if ok else None)
             points.append({"lr": float(f"{t.params['lr']:.6g}"),
                            "weight_decay": float(f"{t.params['weight_decay']:.6g}"),
                            "val": mean("val"), "test": mean("test"), "trial": t.number})
