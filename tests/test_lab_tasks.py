@@ -152,6 +152,21 @@ def test_compare_inits_shows_the_symmetric_units(tmp_path):
     assert any("1 distinct unit of 100" in f for f in summary["findings"])
 
 
+def test_bf16_rounding_modes_are_variants_with_their_state_memory():
+    results = {}
+    for rounding in ("nearest", "kahan", "stochastic"):
+        config = RunConfig("cancer", quick=True, dtype="bf16", rounding=rounding)
+        results[rounding] = run(config)
+        assert {r["precision"] for r in results[rounding].records} == {config.precision}
+    fp32 = run(RunConfig("cancer", quick=True))
+    assert fp32.records[0]["precision"] == "fp32"
+    bytes_per_param = {k: r.settings["state_bytes_per_param"] for k, r in results.items()}
+    assert fp32.settings["state_bytes_per_param"] >= 8  # fp32 exp_avg and exp_avg_sq
+    assert bytes_per_param["kahan"] - bytes_per_param["nearest"] == pytest.approx(2)  # bf16 kahan_comp
+    with pytest.raises(ValueError, match="bf16"):
+        RunConfig("cancer", rounding="kahan").validate()
+
+
 def test_the_tasks_command_lists_every_task(capsys):
     assert cli.main(["tasks"]) == 0
     listing = capsys.readouterr().out

@@ -24,13 +24,14 @@ class CompareConfig:
     optimizers: tuple = ("sgd", "adam", "adam-l2", "adamw")
     inits: tuple = (None,)               # None: the task's default
     schedules: tuple = ("constant",)
+    precisions: tuple = (None,)          # None: the base's; else fp32, bf16, bf16-kahan, bf16-stochastic, ...
     seeds: int = 3
 
     def validate(self):
         if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
             raise ValueError(f"seeds must be an integer >= 1, got {self.seeds!r}")
         for field, values in (("optimizers", self.optimizers), ("inits", self.inits),
-                              ("schedules", self.schedules)):
+                              ("schedules", self.schedules), ("precisions", self.precisions)):
             if not values:
                 raise ValueError(f"{field}: choose at least one")
             if len(set(values)) < len(values):
@@ -40,9 +41,17 @@ class CompareConfig:
 
     def runs(self):
         """Every run, seed-major so that a partial comparison has every variant."""
-        return [replace(self.base, optimizer=o, init=i, schedule=s, seed=seed)
-                for seed, o, i, s in itertools.product(range(self.seeds), self.optimizers, self.inits,
-                                                       self.schedules)]
+        return [replace(self.base, optimizer=o, init=i, schedule=s, seed=seed, **_precision(p))
+                for seed, o, i, s, p in itertools.product(range(self.seeds), self.optimizers, self.inits,
+                                                          self.schedules, self.precisions)]
+
+
+def _precision(name):
+    """``bf16-kahan`` -> dtype bf16, rounding kahan; None keeps the base's."""
+    if name is None:
+        return {}
+    dtype, _, rounding = name.partition("-")
+    return {"dtype": dtype, "rounding": rounding or "nearest"}
 
 
 def _one(config):

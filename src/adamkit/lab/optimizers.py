@@ -6,6 +6,8 @@ no decay unless asked for) and the update rule in words for the reports.
 
 from dataclasses import dataclass, field
 
+from adamkit import rules
+
 _ADAM = ("m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g²;  "
          "p = p - lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)")
 
@@ -33,17 +35,18 @@ OPTIMIZERS = {o.name: o for o in [
               rule="p = p * (1 - eta*wd), eta = lr/lr0;  then Adam   (Loshchilov & Hutter)"),
 ]}
 
-DECAY_MODES = ("l2", "l1", "decoupled", "independent")
+DECAY_MODES = tuple(rules.DECAY_MODES)
 
 
-def build(name, groups, lr, decay):
+def build(name, groups, lr, decay, **options):
     """An adamkit.torch optimizer for ``OPTIMIZERS[name]`` over ``groups`` (param groups
-    carrying their own ``weight_decay``), with decay mode ``decay``."""
+    carrying their own ``weight_decay``), with decay mode ``decay``; ``options`` (e.g.
+    ``rounding=``) go to its constructor."""
     import adamkit.torch as ak
 
     spec = OPTIMIZERS[name]
     decay = decay or "l2"  # the mode is moot when every group's weight decay is 0
     if spec.family == "adam":
-        cls = ak.AdamW if decay in ("decoupled", "independent") else ak.Adam
-        return cls(groups, lr=lr, decay=decay, **spec.options)
-    return ak.SGD(groups, lr=lr, decay=decay, **spec.options)
+        cls = ak.AdamW if rules.DECAY_MODES[decay].torch_decoupled else ak.Adam
+        return cls(groups, lr=lr, decay=decay, **spec.options, **options)
+    return ak.SGD(groups, lr=lr, decay=decay, **spec.options, **options)

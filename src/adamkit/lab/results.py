@@ -11,11 +11,11 @@ from collections import defaultdict
 
 import numpy as np
 
-VARIANT = ("optimizer", "init", "schedule")
+VARIANT = ("optimizer", "init", "schedule", "precision")
 
 
 def variant(row):
-    return tuple(row[k] for k in VARIANT)
+    return tuple(row.get(k) for k in VARIANT)
 
 
 def label(key, varying=VARIANT):
@@ -26,7 +26,7 @@ def label(key, varying=VARIANT):
 
 def varying(records):
     """The variant fields that take more than one value."""
-    return tuple(k for k in VARIANT if len({r[k] for r in records}) > 1) or ("optimizer",)
+    return tuple(k for k in VARIANT if len({r.get(k) for r in records}) > 1) or ("optimizer",)
 
 
 def curves(records, split, metric):

@@ -17,9 +17,10 @@ from adamkit import init as initializers
 from adamkit import schedules
 from adamkit.lab.optimizers import DECAY_MODES, OPTIMIZERS
 
-FIELDS = ("task", "optimizer", "lr", "weight_decay", "decay", "init", "schedule", "seed", "step", "split",
-          "metric", "value")
+FIELDS = ("task", "optimizer", "lr", "weight_decay", "decay", "init", "schedule", "precision", "seed", "step",
+          "split", "metric", "value")
 DTYPES = ("fp32", "fp64", "bf16")
+ROUNDINGS = ("nearest", "kahan", "stochastic")  # how updates reach bf16 weights (adamkit.torch's rounding=)
 # Short names for the init study; "normal" and "uniform" mean small random weights here.
 INIT_ALIASES = {"xavier": "xavier_normal", "he": "he_normal"}
 INIT_OPTIONS = {"normal": {"std": 0.01}, "uniform": {"a": -0.01, "b": 0.01}}
@@ -70,6 +71,7 @@ class RunConfig:
     model: str | None = None           # task-specific variant
     device: str = "cpu"
     dtype: str = "fp32"
+    rounding: str = "nearest"          # with dtype bf16: nearest, kahan or stochastic
     threads: int = 1                   # torch threads for this run
     data: str | None = None            # user data file, for tasks that take one
 
@@ -95,6 +97,9 @@ class RunConfig:
         if self.model is not None:
             _one_of(f"model for task {self.task!r}", self.model, task.models)
         _one_of("dtype", self.dtype, DTYPES)
+        _one_of("rounding", self.rounding, ROUNDINGS)
+        if self.rounding != "nearest" and self.dtype != "bf16":
+            raise ValueError(f"rounding {self.rounding!r} changes bf16 weights only; use --dtype bf16")
         _integer("threads", self.threads, 1)
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"unknown device {self.device!r}; expected cpu or cuda")
@@ -108,6 +113,11 @@ class RunConfig:
                 takes = ", ".join(n for n, t in TASKS.items() if t.takes_data)
                 raise ValueError(f"task {self.task!r} takes no --data file (tasks that do: {takes})")
             task.check_data(self.data)
+
+    @property
+    def precision(self):
+        """``fp32``, ``bf16``, ``bf16-kahan``, ...: the dtype, and the rounding where it is not nearest."""
+        return self.dtype if self.rounding == "nearest" else f"{self.dtype}-{self.rounding}"
 
     def resolved(self):
         """The settings the run uses: every ``None`` replaced by the task's default."""
@@ -204,11 +214,12 @@ def run(config: RunConfig, on_eval=None, progress=None) -> RunResult:
         # The first weight matrix: how many distinct units (rows) it has shows whether an
         # init broke the symmetry between hidden units (zeros never does).
         first = next((p for p in model.parameters() if p.ndim >= 2), None)
-        optimizer = build(config.optimizer, groups, settings["lr"], settings["decay"])
+        optimizer = build(config.optimizer, groups, settings["lr"], settings["decay"], rounding=config.rounding,
+                          rounding_seed=config.seed)
         scheduler = ak.scheduler(optimizer, SCHEDULES[config.schedule](steps))
         base = {"task": config.task, "optimizer": config.optimizer, "lr": settings["lr"],
                 "weight_decay": settings["weight_decay"], "decay": settings["decay"], "init": settings["init"],
-                "schedule": config.schedule, "seed": config.seed}
+                "schedule": config.schedule, "precision": config.precision, "seed": config.seed}
         records, final, diverged_at = [], {}, None
         when = _eval_steps(steps, task.evals)
         losses = []
@@ -250,8 +261,11 @@ def run(config: RunConfig, on_eval=None, progress=None) -> RunResult:
                 evaluate(step, lr)
         if diverged_at is None and not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
             diverged_at = steps  # the last update made the weights non-finite
+        state = [t for s in optimizer.state.values() for t in s.values() if torch.is_tensor(t) and t.dim()]
+        params = sum(p.numel() for p in model.parameters())
         settings.update(torch=torch.__version__, threads=config.threads, device=config.device,
-                        dtype=config.dtype, schedule=config.schedule,
+                        dtype=config.dtype, rounding=config.rounding, schedule=config.schedule,
+                        state_bytes_per_param=sum(t.numel() * t.element_size() for t in state) / max(params, 1),
                         hidden_units=len(first) if first is not None else None)
         return RunResult(config, records, task.primary, task.higher_is_better, final, diverged_at is not None,
                          time.perf_counter() - started, settings, diverged_at, model)

@@ -5,6 +5,8 @@ import sys
 import time
 from pathlib import Path
 
+from adamkit import rules
+
 
 class UsageError(Exception):
     """Bad input: one line on stderr and exit code 2."""
@@ -72,13 +74,15 @@ def add_run_options(parser, plural=False):
         parser.add_argument("--seed", type=int, default=0, help="seed of the init and the batch order (default 0)")
     parser.add_argument("--lr", type=float, help="learning rate (default: the task's for each optimizer)")
     parser.add_argument("--weight-decay", type=float, help="weight decay (default: the task's for the decay mode)")
-    parser.add_argument("--decay", help="decay mode: l2, l1, decoupled, independent (default: the optimizer's)")
+    parser.add_argument("--decay", help=f"decay mode: {', '.join(rules.DECAY_MODES)} (default: the optimizer's)")
     parser.add_argument("--steps", type=int, help="training steps (default: the task's budget)")
     parser.add_argument("--quick", action="store_true", help="the task's quick budget: seconds, for smoke runs")
     parser.add_argument("--model", help="the task's model variant (see `adamkit tasks`)")
     parser.add_argument("--data", help="a data file of your own, for tasks that take one (text, recsys)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--dtype", default="fp32", help="fp32 (default), fp64 or bf16")
+    parser.add_argument("--rounding", default="nearest", help="how updates reach bf16 weights: nearest (default), "
+                        "kahan or stochastic")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1: reproducible)")
 
 
@@ -87,7 +91,7 @@ def run_config(args, **fields):
 
     options = dict(task=args.task, lr=args.lr, weight_decay=args.weight_decay, decay=args.decay, steps=args.steps,
                    quick=args.quick, model=args.model, data=args.data, device=args.device, dtype=args.dtype,
-                   threads=args.threads)
+                   rounding=args.rounding, threads=args.threads)
     for name in ("optimizer", "init", "schedule", "seed"):
         if hasattr(args, name):
             options[name] = getattr(args, name)

@@ -26,6 +26,8 @@ def add_parser(subparsers):
                    help="comma-separated (default sgd,adam,adam-l2,adamw)")
     p.add_argument("--inits", help="comma-separated initializers, e.g. zeros,normal,xavier,he (default: the task's)")
     p.add_argument("--schedules", default="constant", help="comma-separated, e.g. constant,cosine,wsd")
+    p.add_argument("--precisions", help="comma-separated dtype[-rounding], e.g. fp32,bf16,bf16-kahan,bf16-stochastic "
+                   "(default: --dtype with --rounding)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per variant: 0, 1, ... (default 3)")
     p.add_argument("--jobs", type=int, help="parallel processes (default: the cores)")
     add_out(p, "compare")
@@ -52,7 +54,8 @@ def main(args):
     inits = names(args.inits) if args.inits is not None else (None,)
     config = checked(lambda: compare.CompareConfig(
         run_config(args, seed=0), optimizers=names(args.optimizers), inits=inits,
-        schedules=names(args.schedules), seeds=args.seeds))
+        schedules=names(args.schedules), seeds=args.seeds,
+        precisions=names(args.precisions) if args.precisions is not None else (None,)))
     task = TASKS[config.base.task]
     runs = config.runs()
     out, unique = output(args, f"compare-{task.name}")
