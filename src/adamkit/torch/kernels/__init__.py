@@ -50,7 +50,7 @@ class Rounding(NamedTuple):
     mode: str  # "nearest", "kahan" or "stochastic"
     seed: int
     keys: list  # per tensor: its index among all the optimizer's params (a stable key for the stream)
-    steps: list  # per tensor: the step count this update makes (Python ints)
+    steps: list  # per tensor: its ``step`` tensor, already counting this update
     comps: list  # per tensor: the Kahan compensation buffer, or None
 
     def generator(self, i, device):
@@ -126,10 +126,15 @@ class Choice(NamedTuple):
     reason: str
 
 
+def _first(capability):
+    """The first kernel record that has ``capability`` (e.g. ``"sparse"``)."""
+    return next(name for name, k in KERNELS.items() if getattr(k, capability))
+
+
 def requested(impl, *, foreach=None, fused=None, differentiable=False):
     """The implementation a group asks for: ``impl=``, or torch.optim's flags mapped onto it."""
     if differentiable:
-        return "reference"
+        return _first("differentiable")
     if impl != "auto":
         return impl
     if fused:
@@ -209,7 +214,7 @@ def plan(rule, impl, params, grads, *, l1=False, state_dtype=None, others=None, 
         dev, dtype = device_type(p), p.dtype
         own_state_dtype = state_dtype is not None and state_dtype != dtype
         if g is not None and g.is_sparse:
-            choices.append(Choice("reference", "sparse gradient"))
+            choices.append(Choice(_first("sparse"), "sparse gradient"))
             continue
         if impl == "auto":
             choice = _auto_adam(dev, dtype, l1=l1, own_state_dtype=own_state_dtype) if rule == "adam" \
