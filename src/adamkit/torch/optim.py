@@ -183,7 +183,7 @@ class _Base(torch.optim.Optimizer):
         warned = self.__dict__.setdefault("_warned", set())
         if (key or message) not in warned:
             warned.add(key or message)
-            warnings.warn(message, RuntimeWarning, stacklevel=5)
+            warnings.warn(message, RuntimeWarning, stacklevel=7)  # the caller of step()
 
     def _rounding(self, group, params, states):
         """The :class:`Rounding` bundle for kernels that offer it; None where nothing rounds specially."""
