@@ -30,6 +30,21 @@ def _close(a, b, msg):
 
 
 def worker(rank, world, init_file, ckpt_dir):
+    """One rank: its failure is printed here, since a process that exits with gloo's threads
+    alive aborts and the parent would only see the signal."""
+    import traceback
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        _checks(rank, ckpt_dir)
+    except BaseException:
+        traceback.print_exc()
+        raise
+    finally:
+        dist.destroy_process_group()
+
+
+def _checks(rank, ckpt_dir):
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
     from torch.distributed.fsdp import fully_shard
@@ -37,7 +52,6 @@ def worker(rank, world, init_file, ckpt_dir):
 
     import adamkit.torch as ak
 
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     torch.set_num_threads(1)
     kwargs = dict(lr=1e-2, weight_decay=0.1)
     for wrap in ("ddp", "fsdp2"):
@@ -81,4 +95,3 @@ def worker(rank, world, init_file, ckpt_dir):
     assert fresh_opt.param_groups[0]["decay"] == "independent"
     _train(fresh, fresh_opt, rank, steps=2)
     _close(_full(fresh), want, "dcp resume")
-    dist.destroy_process_group()

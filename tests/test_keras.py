@@ -363,6 +363,7 @@ def test_independent_eta_is_clipped_to_one_where_python_cannot_see_the_rate():
     np.testing.assert_allclose(_numpy(v.value), 1 - 0.3, rtol=1e-6)  # eta 2 clipped to 1: shrink 0.7, not 0.4
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("ADAMKIT_KERAS_CHILD") == "1", reason="already a per-backend run")
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_every_other_backend(backend):

@@ -123,6 +123,7 @@ def _cli(*args, env=None):
                             env={**os.environ, "PYTHONPATH": str(src), **(env or {})})
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_then_rerun(tmp_path):
     out = tmp_path / "killed"
     # longer runs, so that the kill lands inside a trial
@@ -145,6 +146,7 @@ def test_sigkill_mid_sweep_then_rerun(tmp_path):
         assert len(list(csv.DictReader(f))) == CELLS
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_trials_and_fails_the_interrupted_one(tmp_path):
     out = tmp_path / "interrupted"
     grid = [*GRID[:1], "--steps", "3000", *GRID[2:]]

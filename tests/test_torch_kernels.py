@@ -71,7 +71,9 @@ def _resynced_run(fast, opt_f, ref, opt_r, dtype, steps, seed, after_step=None):
                 opt_f.state[a][key].copy_(value)
 
 
-CASES = list(itertools.product(FAST, DECAYS, [False, True], [False, True]))
+# Triton's interpreter takes seconds a case: its many-step runs are `slow` (one case stays fast).
+CASES = [pytest.param(*case, marks=[pytest.mark.slow] if case[0] == "triton" and any(case[2:]) else [])
+         for case in itertools.product(FAST, DECAYS, [False, True], [False, True])]
 
 
 @pytest.mark.parametrize("impl,decay,amsgrad,maximize", CASES)
