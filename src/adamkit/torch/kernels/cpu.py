@@ -1,9 +1,10 @@
 """A single-pass C kernel for float32 and bfloat16 Adam on the CPU (every decay mode, AMSGrad,
-maximize), built with the system's C compiler on first use and cached (``$XDG_CACHE_HOME/adamkit``). The cached library is keyed
-by everything the build depends on: the source, the flags, the compiler's identity and the
-CPU's features (``-march=native`` code from one CPU may not run on another that shares the
-home directory). ``load()`` returns None, with a warning that quotes the compiler, where it
-cannot be built, and the plan uses torch's fused kernel instead."""
+maximize), built with the system's C compiler on first use and cached
+(``$XDG_CACHE_HOME/adamkit``). The cached library is keyed by everything the build depends
+on: the source, the flags, the compiler's identity and the CPU's features (``-march=native``
+code from one CPU may not run on another that shares the home directory). ``load()`` returns
+None, with a warning that quotes the compiler, where it cannot be built, and the plan uses
+torch's fused kernel instead."""
 
 import ctypes
 import functools
