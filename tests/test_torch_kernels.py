@@ -203,17 +203,18 @@ def test_triton_on_cpu_without_interpreter_is_a_clear_error_before_any_change(mo
     assert (a == 0).all() and (b == 0).all() and not opt.state
 
 
-def test_auto_picks_fused_on_cpu():
+def test_auto_picks_the_c_kernel_on_cpu():
     rows = ak.AdamW([torch.zeros(1, requires_grad=True)]).explain()
-    assert [r["impl"] for r in rows] == ["fused"]
+    assert [r["impl"] for r in rows] == ["cpu"]
 
 
-def test_l1_c_kernel_is_built_here_and_its_fallback_is_correct(monkeypatch):
+@pytest.mark.parametrize("decay", DECAYS)
+def test_c_kernel_is_built_here_and_its_fallback_is_correct(monkeypatch, decay):
     from adamkit.torch.kernels import cpu
 
-    assert cpu.load() is not None  # so the fused-l1 cases above ran the C kernel
+    assert cpu.load() is not None  # so the cpu cases above ran the C kernel
     monkeypatch.setattr(cpu, "load", lambda: None)  # a machine without a C compiler
-    fast, opt_f, ref, opt_r = _pair(torch.float32, "auto", lr=1e-2, weight_decay=0.1, decay="l1",
+    fast, opt_f, ref, opt_r = _pair(torch.float32, "auto", lr=1e-2, weight_decay=0.1, decay=decay,
                                     maximize=True, amsgrad=True)
     assert {r["impl"] for r in opt_f.explain()} == {"fused"}
     _resynced_run(fast, opt_f, ref, opt_r, torch.float32, 10, seed=8)
