@@ -46,16 +46,20 @@ def _flat_views(arrays):
 
 
 @functools.cache
+def _threads():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@functools.cache
 def _pool():
-    return concurrent.futures.ThreadPoolExecutor(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                                 else os.cpu_count() or 1)
+    return concurrent.futures.ThreadPoolExecutor(_threads())
 
 
 def _in_parallel(fn, arrays, *args):
     """``fn(*slices, *args)`` over contiguous slices of the 1-D ``arrays``, one per thread."""
     n = arrays[0].size
     chunk = CHUNK_BYTES // arrays[0].itemsize
-    threads = min(_pool()._max_workers, n // (THREADED_CHUNKS * chunk))
+    threads = min(_threads(), n // (THREADED_CHUNKS * chunk))
     if threads <= 1:
         return fn(*arrays, *args)
     bounds = [n * i // threads // chunk * chunk for i in range(threads)] + [n]

@@ -103,8 +103,9 @@ def load():
 
 
 def native_bf16(want=True):
-    """Round bf16 results with the CPU's conversion instruction (AVX512-BF16) where it has one
-    (the default), or with the portable loop; returns whether the instruction is in use."""
+    """Update bf16 tensors with the CPU's AVX512-BF16 instructions where it has them (the
+    default; same numbers but for fp32 subnormals, which they flush to zero), or with the
+    portable loop; returns whether the instructions are in use."""
     return bool(load()["native_bf16"](int(want)))
 
 
