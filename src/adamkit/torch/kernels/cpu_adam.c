@@ -114,7 +114,8 @@ int native_bf16(int want) {
     use_native_bf16 = 0;
 #ifdef NATIVE_BF16
     __builtin_cpu_init();
-    use_native_bf16 = want && __builtin_cpu_supports("avx512bf16");
+    use_native_bf16 = want && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl");
 #endif
     return use_native_bf16;
 }
