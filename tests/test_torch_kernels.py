@@ -108,6 +108,14 @@ def test_cpu_kernel_bf16_every_mode_with_either_rounding(decay, amsgrad, maximiz
         cpu.native_bf16(True)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_cpu_kernel_on_a_step_large_enough_for_its_threads(dtype):
+    """Past 2**20 elements a step runs on every OpenMP thread, the tiles of each tensor shared out."""
+    fast, opt_f, ref, opt_r = _pair(dtype, "cpu", shapes=[(1 << 20) + 37, (5000,), (3,)], lr=1e-2,
+                                    weight_decay=0.1, decay="l1", amsgrad=True, maximize=True)
+    _resynced_run(fast, opt_f, ref, opt_r, dtype, 3, seed=12)
+
+
 def test_cpu_kernel_native_bf16_rounding_equals_the_portable_one():
     """Bit for bit on normal values (the instruction flushes subnormals; these have none)."""
     from adamkit.torch.kernels import cpu

@@ -13,6 +13,16 @@
 #include <stdint.h>
 
 #define TILE 2048
+/* Steps over fewer elements run on one thread: they take well under a millisecond, and a team
+ * whose second thread another job has descheduled would wait far longer than that at the
+ * region's end. */
+#define PARALLEL_MIN (1 << 20)
+
+static int64_t total(int64_t count, const int64_t *n) {
+    int64_t sum = 0;
+    for (int64_t k = 0; k < count; k++) sum += n[k];
+    return sum;
+}
 
 typedef struct {
     float step_size, inv_sqrt_bias2, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, l2, l1, shrink,
@@ -132,7 +142,7 @@ int native_bf16(int want) {
 
 #define T float
 void adam_f32(ARGS) {
-#pragma omp parallel
+#pragma omp parallel if (total(count, n) >= PARALLEL_MIN)
     for (int64_t k = 0; k < count; k++) {
         const hyper h = HYPER_OF(k);
 #pragma omp for schedule(static) nowait
@@ -148,7 +158,7 @@ void adam_f32(ARGS) {
 void adam_bf16(ARGS) {
 #ifdef NATIVE_BF16
     if (use_native_bf16) {
-#pragma omp parallel
+#pragma omp parallel if (total(count, n) >= PARALLEL_MIN)
         for (int64_t k = 0; k < count; k++) {
             const hyper h = HYPER_OF(k);
 #pragma omp for schedule(static) nowait
@@ -160,7 +170,7 @@ void adam_bf16(ARGS) {
         return;
     }
 #endif
-#pragma omp parallel
+#pragma omp parallel if (total(count, n) >= PARALLEL_MIN)
     {
         float tp[TILE], tg[TILE], tm[TILE], tv[TILE], tx[TILE];
         for (int64_t k = 0; k < count; k++) {
