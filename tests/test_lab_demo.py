@@ -8,7 +8,8 @@ import pytest
 from matplotlib import image
 from scipy.optimize import lsq_linear
 
-from adamkit.lab import cli, demo, optimizers, studies
+from adamkit.lab import cli, demo, studies
+from adamkit.lab.optimizers import OPTIMIZERS
 from adamkit.lab.train import train
 
 
@@ -30,7 +31,7 @@ def test_outputs_are_complete(small_run):
     with open(small_run / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["study", "step", "optimizer", "train_loss", "test_loss", "weight_norm", "lr"]
-    assert len(rows) == 2 * len(optimizers.SPECS) * 40
+    assert len(rows) == 2 * len(OPTIMIZERS) * 40
     report = (small_run / "report.html").read_text()
     assert report.count("data:image/png;base64,") == len(pngs)
     assert "<table>" in report and "AdamW (independent)" in report
@@ -47,7 +48,7 @@ def test_adamw_fits_the_line():
 
 
 def test_numpy_backend_gives_the_same_numbers():
-    config = dict(steps=300, optimizers=tuple(optimizers.SPECS))
+    config = dict(steps=300, optimizers=tuple(OPTIMIZERS))
     a = demo.run(demo.DemoConfig(backend="torch", **config))
     b = demo.run(demo.DemoConfig(backend="numpy", **config))
     for study in a["studies"]:
@@ -62,7 +63,7 @@ def test_every_decay_mode_shrinks_the_weights_of_the_hard_study():
     runs = results["studies"]["poly"]["runs"]
     plain = runs["adam"]["history"]["weight_norm"][-1]
     decayed = {o: r["history"]["weight_norm"][-1] for o, r in runs.items() if r["decay"]}
-    assert set(decayed) == {"adam_l2", "adam_l1", "adamw", "adamw_independent"}
+    assert set(decayed) == {"adam-l2", "adam-l1", "adamw", "adamw-independent"}
     assert all(n < plain for n in decayed.values()), (plain, decayed)
     tests = {o: r["history"]["test_loss"][-1] for o, r in runs.items()}
     assert len({round(v, 3) for v in tests.values()}) == len(tests)  # the modes differ visibly
@@ -78,8 +79,7 @@ def _small_problem():
 def test_adam_with_l2_converges_to_ridge():
     study, x, y = _small_problem()
     lam = 0.05
-    spec = optimizers.Spec("l2", "Adam + L2", "adam", lr=0.01, weight_decay=lam, decay="l2")
-    _, w, _ = train(study, spec, steps=6000, backend="numpy", fit_intercept=False)
+    _, w, _ = train(study, "adam-l2", lr=0.01, weight_decay=lam, decay="l2", steps=6000, fit_intercept=False)
     n, d = x.shape
     ridge = np.linalg.solve(x.T @ x / n + lam * np.eye(d), x.T @ y / n)
     np.testing.assert_allclose(w, ridge, atol=2e-3)
@@ -90,8 +90,8 @@ def test_adamw_converges_to_box_constrained_least_squares():
     lam = 0.8  # 1/lam = 1.25 binds: least squares wants a larger cubic coefficient
     free = np.linalg.lstsq(x, y, rcond=None)[0]
     assert np.abs(free).max() > 1 / lam
-    spec = optimizers.Spec("w", "AdamW", "adam", lr=0.01, weight_decay=lam, decay="decoupled")
-    _, w, _ = train(study, spec, steps=20000, backend="numpy", fit_intercept=False)
+    _, w, _ = train(study, "adamw", lr=0.01, weight_decay=lam, decay="decoupled", steps=20000,
+                    fit_intercept=False)
     boxed = lsq_linear(x, y[:, 0], bounds=(-1 / lam, 1 / lam)).x[:, None]
     np.testing.assert_allclose(w, boxed, atol=3e-3)
     assert np.abs(w).max() <= 1 / lam + 3e-3
@@ -100,8 +100,13 @@ def test_adamw_converges_to_box_constrained_least_squares():
 BAD = [
     (["--optimizers", "adam,rmsprop"], "unknown optimizer 'rmsprop'"),
     (["--backend", "jax"], "unknown backend 'jax'"),
-    (["--steps", "0"], "steps must be a positive integer"),
-    (["--lr", "-0.1"], "lr must be > 0"),
+    (["--steps", "0"], "steps must be an integer >= 1"),
+    (["--lr", "-0.1"], "lr must be a finite number > 0"),
+    (["--lr", "inf"], "lr must be a finite number > 0"),
+    (["--lr", "nan"], "lr must be a finite number > 0"),
+    (["--weight-decay", "inf"], "weight decay must be a finite number >= 0"),
+    (["--seed", "-1"], "seed must be an integer >= 0"),
+    (["--studies", "cube"], "unknown study 'cube'"),
     (["--init", "ones"], "unknown init 'ones'"),
 ]
 

@@ -98,3 +98,12 @@ def test_independent_decay_follows_each_schedule(name):
 def test_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_peak_is_the_largest_multiplier_over_a_long_run():
+    steps = np.arange(0, 3000, dtype=np.float64)
+    for schedule in [S.constant(), S.cosine(1000), S.warmup_cosine(1000, 100),
+                     S.sgdr(100, 2), S.wsd(1000, 50, 200), S.linear(500, 0.2, 1.5),
+                     S.step_decay(100, 0.5), S.exponential(0.999)]:
+        assert schedule(steps).max() == pytest.approx(schedule.peak())
+    assert S.exponential(1.01).peak() is None  # grows without bound

@@ -30,8 +30,7 @@ def _steps(pairs, gen, steps, complex_grads=False):
                                          ("AdamW", dict(lr=1e-2, weight_decay=0.1, maximize=True)),
                                          ("SGD", dict(lr=1e-2, momentum=0.9, weight_decay=0.1))])
 def test_complex_params_equal_torch_optim(impl, name, kwargs):
-    if name == "SGD" and impl in ("fused", "cpu", "triton"):
-        pytest.skip("SGD has reference and foreach kernels only; the plan maps the rest onto them")
+    # SGD has reference and foreach kernels: the plan maps the other names onto them
     gen = torch.Generator().manual_seed(0)
     base = [torch.randn(3, 4, dtype=torch.complex64, generator=gen), torch.randn(5, dtype=torch.complex64,
                                                                                 generator=gen)]

@@ -65,6 +65,17 @@ class Schedule:
     def value(self, step, xp):
         raise NotImplementedError
 
+    def peak(self):
+        """The largest multiplier the schedule reaches (the reference rate's factor), or None if unbounded."""
+        return 1.0  # multipliers validated to lie in [0, 1]
+
+
+class _Decay:
+    """Schedules that multiply by ``gamma`` along the way: bounded by 1 unless ``gamma > 1``."""
+
+    def peak(self):
+        return 1.0 if self.gamma <= 1 else None
+
 
 @dataclass(frozen=True)
 class Constant(Schedule):
@@ -73,7 +84,7 @@ class Constant(Schedule):
 
 
 @dataclass(frozen=True)
-class StepDecay(Schedule):
+class StepDecay(_Decay, Schedule):
     step_size: int
     gamma: float = 0.1
 
@@ -86,7 +97,7 @@ class StepDecay(Schedule):
 
 
 @dataclass(frozen=True)
-class MultiStep(Schedule):
+class MultiStep(_Decay, Schedule):
     milestones: tuple
     gamma: float = 0.1
 
@@ -106,7 +117,7 @@ class MultiStep(Schedule):
 
 
 @dataclass(frozen=True)
-class Exponential(Schedule):
+class Exponential(_Decay, Schedule):
     gamma: float
 
     def __post_init__(self):
@@ -144,6 +155,9 @@ class Linear(Schedule):
     def value(self, step, xp):
         return self.start + (self.end - self.start) * xp.minimum(step / self.total_steps, 1.0)
 
+    def peak(self):
+        return max(self.start, self.end)
+
 
 @dataclass(frozen=True)
 class Warmup(Schedule):
@@ -163,6 +177,10 @@ class Warmup(Schedule):
         ramp = self.start_ratio + (1 - self.start_ratio) * step / self.warmup_steps
         later = self.after.value(xp.maximum(step - self.warmup_steps, 0.0), xp)
         return xp.where(step < self.warmup_steps, ramp, later)
+
+    def peak(self):  # the ramp rises from start_ratio <= 1 towards 1
+        after = self.after.peak()
+        return None if after is None else max(1.0, after)
 
 
 @dataclass(frozen=True)

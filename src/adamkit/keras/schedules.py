@@ -57,20 +57,6 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return {"schedule": schedules.to_config(self.schedule), "learning_rate": self.learning_rate}
 
 
-def peak_multiplier(schedule):
-    """An upper bound of an :mod:`adamkit.schedules` multiplier, or None if it is unbounded."""
-    if isinstance(schedule, (schedules.Constant, schedules.Cosine, schedules.SGDR, schedules.WSD)):
-        return 1.0  # their ratios are validated to lie in [0, 1]
-    if isinstance(schedule, (schedules.StepDecay, schedules.MultiStep, schedules.Exponential)):
-        return 1.0 if schedule.gamma <= 1 else None
-    if isinstance(schedule, schedules.Linear):
-        return max(schedule.start, schedule.end)
-    if isinstance(schedule, schedules.Warmup):  # the ramp rises from start_ratio <= 1 towards 1
-        after = peak_multiplier(schedule.after)
-        return None if after is None else max(1.0, after)
-    return None
-
-
 def peak_learning_rate(learning_rate):
     """The largest rate ``learning_rate`` (a float or a schedule) gives, or None if unknown.
 
@@ -81,7 +67,7 @@ def peak_learning_rate(learning_rate):
     if isinstance(learning_rate, (int, float)) and not isinstance(learning_rate, bool):
         return float(learning_rate)
     if isinstance(learning_rate, LearningRateSchedule):
-        top = peak_multiplier(learning_rate.schedule)
+        top = learning_rate.schedule.peak()
         return None if top is None else float(learning_rate.learning_rate) * max(1.0, top)
     ks = keras.optimizers.schedules
     kind = type(learning_rate)

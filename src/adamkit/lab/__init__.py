@@ -1,5 +1,7 @@
 """The lab: trains models with adamkit's optimizers and shows what changes the result.
 
-Importable without the CLI: ``adamkit.lab.demo.run(DemoConfig(...))`` returns the
-metrics; ``adamkit.lab.cli`` is the ``adamkit`` command.
+Importable without the CLI: ``adamkit.lab.run.run(RunConfig("mnist1d"))`` trains one task
+and returns its records; ``adamkit.lab.compare`` runs many over seeds;
+``adamkit.lab.demo.run(DemoConfig(...))`` is the regression demo; ``adamkit.lab.cli`` is
+the ``adamkit`` command.
 """

@@ -1,97 +1,112 @@
-"""``adamkit demo``: the linear-regression study, end to end.
+"""``adamkit demo``: the two regression tasks (``line``, ``poly``) with every optimizer.
 
-Two studies (:mod:`adamkit.lab.studies`) × the optimizers of
-:mod:`adamkit.lab.optimizers`, same step budget each; ``run`` returns the metrics,
-``save`` writes them with plots and a report.
+Each (task, optimizer) pair trains through :func:`adamkit.lab.run.run` (torch, float64),
+or through the hand-written NumPy loop of :mod:`adamkit.lab.train` with
+``backend="numpy"`` (the same numbers). ``run`` returns the metrics, ``save`` writes them
+with plots and a report.
 """
 
 import time
 from dataclasses import asdict, dataclass
 
-from adamkit import init
-from adamkit.lab import optimizers, studies
-from adamkit.lab.train import BACKENDS, train
+from adamkit.lab import studies
+from adamkit.lab.optimizers import OPTIMIZERS
+from adamkit.lab.run import RunConfig, clean
+from adamkit.lab.run import run as run_one
+
+BACKENDS = ("torch", "numpy")
+STUDIES = ("line", "poly")
 
 
 @dataclass
 class DemoConfig:
     steps: int = 2000
     backend: str = "torch"
-    optimizers: tuple = tuple(optimizers.SPECS)
-    studies: tuple = tuple(studies.STUDIES)
+    optimizers: tuple = tuple(OPTIMIZERS)
+    studies: tuple = STUDIES
     lr: float | None = None  # None: each optimizer's default
-    weight_decay: float | None = None  # None: each study's default per optimizer
+    weight_decay: float | None = None  # None: each study's default per decay mode
     init: str = "zeros"
     seed: int = 0
 
     def validate(self):
         """Raise ValueError naming the first bad field."""
-        if not isinstance(self.steps, int) or self.steps <= 0:
-            raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; expected one of {', '.join(BACKENDS)}")
-        for name in self.optimizers:
-            if name not in optimizers.SPECS:
-                raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(optimizers.SPECS)}")
         if not self.optimizers:
             raise ValueError("optimizers: choose at least one")
+        if not self.studies:
+            raise ValueError("studies: choose at least one")
         for name in self.studies:
-            if name not in studies.STUDIES:
-                raise ValueError(f"unknown study {name!r}; expected one of {', '.join(studies.STUDIES)}")
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if self.weight_decay is not None and not self.weight_decay >= 0:
-            raise ValueError(f"weight decay must be >= 0, got {self.weight_decay!r}")
-        if self.init not in init.INITIALIZERS:
-            raise ValueError(f"unknown init {self.init!r}; expected one of {', '.join(init.INITIALIZERS)}")
+            if name not in STUDIES:
+                raise ValueError(f"unknown study {name!r}; expected one of {', '.join(STUDIES)}")
+        for name in self.optimizers:
+            self.run_config(self.studies[0], name).validate()
+
+    def run_config(self, study, optimizer):
+        return RunConfig(task=study, optimizer=optimizer, lr=self.lr, weight_decay=self.weight_decay,
+                         init=self.init, steps=self.steps, seed=self.seed, dtype="fp64")
+
+
+def _train(config, study, name, progress):
+    """One (study, optimizer) pair: its history, final weights and settings."""
+    run_config = config.run_config(study, name)
+    settings = run_config.resolved()
+    if config.backend == "numpy":
+        from adamkit.lab.train import train
+
+        history, w, b = train(studies.STUDIES[study](seed=config.seed), name, lr=settings["lr"],
+                              weight_decay=settings["weight_decay"], decay=settings["decay"],
+                              steps=config.steps, init_scheme=settings["init"], seed=config.seed,
+                              progress=progress)
+        w = w.ravel().tolist()
+    else:
+        result = run_one(run_config, progress=progress)
+        curve = {"train_loss": ("train", "mse"), "test_loss": ("test", "mse"),
+                 "weight_norm": ("model", "weight_norm"), "lr": ("model", "lr")}
+        history = {k: result.curve(*where)[1] for k, where in curve.items()}
+        w, b = result.model.weight.detach().ravel().tolist(), float(result.model.bias.detach()[0])
+    diverged = len(history["train_loss"]) < config.steps
+    return history, w, b, settings, diverged
 
 
 def run(config: DemoConfig, progress=None):
-    """Train every (study, optimizer) pair; returns a JSON-ready dict of results.
+    """Train every (study, optimizer) pair; returns a dict of results.
 
     ``progress(n)`` is called after every step (for a progress bar).
     """
     config.validate()
     results = {"config": asdict(config), "studies": {}}
     started = time.perf_counter()
-    for study_name in config.studies:
-        study = studies.STUDIES[study_name](seed=config.seed)
-        runs = {}
+    for study in config.studies:
+        runs, data = {}, studies.STUDIES[study](seed=config.seed)
         for name in config.optimizers:
-            spec = optimizers.SPECS[name]
-            wd = config.weight_decay if config.weight_decay is not None else study.weight_decay.get(name)
-            spec = optimizers.with_overrides(spec, lr=config.lr, weight_decay=wd)
-            history, w, b = train(study, spec, steps=config.steps, backend=config.backend,
-                                  init_scheme=config.init, seed=config.seed, progress=progress)
-            runs[name] = {"label": spec.label, "lr": spec.lr, "weight_decay": spec.weight_decay,
-                          "decay": spec.decay if spec.weight_decay else None, "rule": spec.rule,
-                          "history": {k: v.tolist() for k, v in history.items()},
-                          "w": w.ravel().tolist(), "b": b}
-        results["studies"][study_name] = {"title": study.title, "degree": study.degree, "runs": runs}
+            history, w, b, settings, diverged = _train(config, study, name, progress)
+            spec = OPTIMIZERS[name]
+            runs[name] = {"label": spec.label, "lr": settings["lr"], "weight_decay": settings["weight_decay"],
+                          "decay": settings["decay"], "rule": spec.rule, "history": history, "w": w, "b": b,
+                          "diverged": diverged, "steps_done": len(history["train_loss"])}
+        results["studies"][study] = {"title": data.title, "degree": data.degree, "runs": runs}
     results["seconds"] = time.perf_counter() - started
     return results
 
 
-def study_data(name, seed):
-    """The study's data, to draw the fits over it."""
-    return studies.STUDIES[name](seed=seed)
-
-
-def save(results, out):
+def save(results, out, unique=False):
     """Write config.json, metrics.csv, summary.json, the PNGs and report.html into ``out``,
-    all at once (nothing half-written). Returns the findings."""
+    all at once (nothing half-written). Returns the findings and the directory written
+    (``out``, or ``out-2``... with ``unique`` when ``out`` is taken)."""
     from adamkit.lab import plots
     from adamkit.lab.findings import findings
-    from adamkit.lab.output import atomic_directory, write_json, write_metrics_csv
+    from adamkit.lab.output import atomic_directory, write_json, write_text
     from adamkit.lab.report import render
-    from adamkit.lab.train import METRICS
 
     seed = results["config"]["seed"]
-    data = {name: study_data(name, seed) for name in results["studies"]}
+    data = {name: studies.STUDIES[name](seed=seed) for name in results["studies"]}
     facts = findings(results)
-    with atomic_directory(out) as tmp:
+    target = atomic_directory(out, unique)
+    with target as tmp:
         write_json(tmp / "config.json", results["config"])
-        write_metrics_csv(tmp / "metrics.csv", results, list(METRICS))
+        _write_metrics(tmp / "metrics.csv", results)
         images = {"Loss curves": tmp / "loss_curves.png", "Fitted curves": tmp / "fits.png",
                   "Weight norms": tmp / "weight_norms.png", "Final test loss": tmp / "final_test_loss.png"}
         plots.loss_curves(results, images["Loss curves"])
@@ -102,13 +117,32 @@ def save(results, out):
             images["Polynomial coefficients"] = tmp / "coefficients.png"
             plots.coefficients(results, "poly", images["Polynomial coefficients"])
         summary = {"findings": facts, "seconds": results["seconds"], "studies": {
-            name: {opt: {"train_loss": run["history"]["train_loss"][-1],
-                         "test_loss": run["history"]["test_loss"][-1],
-                         "weight_norm": run["history"]["weight_norm"][-1],
-                         "lr": run["lr"], "weight_decay": run["weight_decay"], "decay": run["decay"],
-                         "w": run["w"], "b": run["b"]}
+            name: {opt: {"train_loss": _last(run, "train_loss"), "test_loss": _last(run, "test_loss"),
+                         "weight_norm": _last(run, "weight_norm"), "diverged": run["diverged"],
+                         "steps_done": run["steps_done"], "lr": run["lr"], "weight_decay": run["weight_decay"],
+                         "decay": run["decay"], "w": run["w"], "b": run["b"]}
                    for opt, run in study["runs"].items()}
             for name, study in results["studies"].items()}}
-        write_json(tmp / "summary.json", summary)
-        (tmp / "report.html").write_text(render(results, images, facts))
-    return facts
+        write_json(tmp / "summary.json", clean(summary))
+        write_text(tmp / "report.html", render(results, images, facts))
+    return facts, target.path
+
+
+def _last(run, key):
+    values = run["history"][key]
+    return values[-1] if values else None
+
+
+def _write_metrics(path, results):
+    """One row per (study, optimizer, step)."""
+    import csv
+
+    columns = ("train_loss", "test_loss", "weight_norm", "lr")
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["study", "step", "optimizer", *columns])
+        for study_name, study in results["studies"].items():
+            for opt, run in study["runs"].items():
+                h = run["history"]
+                for t in range(len(h[columns[0]])):
+                    writer.writerow([study_name, t + 1, opt, *(repr(h[c][t]) for c in columns)])

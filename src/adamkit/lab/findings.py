@@ -1,5 +1,7 @@
 """Sentences about a demo run, computed from its numbers."""
 
+import math
+
 import numpy as np
 
 
@@ -7,8 +9,11 @@ def _final(run, key):
     return run["history"][key][-1]
 
 
-def _line(study):
-    runs = study["runs"]
+def _finite(run):
+    return all(math.isfinite(v) for v in (*run["w"], run["b"], _final(run, "train_loss"), _final(run, "test_loss")))
+
+
+def _line(study, runs):
     out = []
     slopes = {o: r["w"][0] for o, r in runs.items()}
     lo, hi = min(slopes, key=slopes.get), max(slopes, key=slopes.get)
@@ -18,12 +23,12 @@ def _line(study):
     if far:
         out.append(f"Further than 0.15 from slope 2 or 0.3 from intercept 0: {', '.join(far)}.")
     else:
-        out.append("Every optimizer lands within 0.15 of slope 2 and 0.3 of intercept 0.")
+        out.append(f"Every optimizer that finished lands within 0.15 of slope 2 and 0.3 of intercept 0"
+                   f"{'' if len(runs) == len(study['runs']) else ' (' + str(len(runs)) + ' finished)'}.")
     return out
 
 
-def _poly(study):
-    runs = study["runs"]
+def _poly(study, runs):
     out = []
     test = {o: _final(r, "test_loss") for o, r in runs.items()}
     best = min(test, key=test.get)
@@ -41,20 +46,20 @@ def _poly(study):
             verdict = ("every decay mode ends with a smaller one" if len(smaller) == len(decayed)
                        else f"{len(smaller)} of {len(decayed)} decay modes end with a smaller one")
             out.append(f"Adam without decay ends with weight norm {norm0:.2f}; {verdict} ({detail}).")
-    if "adamw" in runs and "adamw_independent" in runs:
-        dec, ind = runs["adamw"], runs["adamw_independent"]
+    if "adamw" in runs and "adamw-independent" in runs:
+        dec, ind = runs["adamw"], runs["adamw-independent"]
         same = ind["weight_decay"] / ind["lr"]
         out.append(f"AdamW (independent) with wd={ind['weight_decay']:g} at lr0={ind['lr']:g} equals AdamW "
                    f"(decoupled) with wd={same:g}; against decoupled wd={dec['weight_decay']:g} it ends at "
-                   f"test MSE {test['adamw_independent']:.3g} vs {test['adamw']:.3g}.")
-    if "gd" in runs and "adam" in runs:
-        ratio = _final(runs["gd"], "train_loss") / _final(runs["adam"], "train_loss")
+                   f"test MSE {test['adamw-independent']:.3g} vs {test['adamw']:.3g}.")
+    if "sgd" in runs and "adam" in runs:
+        ratio = _final(runs["sgd"], "train_loss") / _final(runs["adam"], "train_loss")
         comparison = (f"{ratio:.1f}× Adam's" if ratio > 1.05 else
                       f"{1 / ratio:.1f}× below Adam's" if ratio < 0.95 else "about Adam's")
         why = (": on ill-conditioned polynomial features one step size for every coordinate crawls "
                "along the flat directions, where Adam rescales each coordinate" if ratio > 2 else "")
-        out.append(f"GD's final train MSE is {comparison}{why}.")
-    for mode, label in (("adam_l1", "L1"), ("adam_l2", "L2")):
+        out.append(f"SGD's final train MSE is {comparison}{why}.")
+    for mode, label in (("adam-l1", "L1"), ("adam-l2", "L2")):
         if mode in runs:
             w = np.abs(np.asarray(runs[mode]["w"]))
             small = int((w < 0.02 * w.max()).sum()) if w.max() > 0 else w.size
@@ -63,8 +68,19 @@ def _poly(study):
 
 
 def findings(results):
-    """A list of sentences, one claim each, from this run's numbers."""
+    """A list of sentences, one claim each, from this run's numbers. Runs that diverged
+    (or ended with non-finite weights) are named and left out of every comparison."""
     out = []
     for name, study in results["studies"].items():
-        out += _line(study) if name == "line" else _poly(study)
+        runs = {o: r for o, r in study["runs"].items() if not r["diverged"] and _finite(r)}
+        bad = [r for o, r in study["runs"].items() if o not in runs]
+        if bad:
+            which = ", ".join(f"{r['label']} (lr={r['lr']:g}) at step {r['steps_done'] + 1}" if r["diverged"]
+                              else f"{r['label']} (lr={r['lr']:g}) with non-finite weights" for r in bad)
+            out.append(f"On {study['title']}, diverged (loss NaN or infinite; left out of the comparisons): "
+                       f"{which}.")
+        if not runs:
+            out.append(f"On {study['title']}, no optimizer finished: lower the learning rate.")
+            continue
+        out += _line(study, runs) if name == "line" else _poly(study, runs)
     return out

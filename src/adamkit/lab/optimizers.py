@@ -1,42 +1,52 @@
-"""The optimizers a study compares: one table, shared by every backend."""
+"""The optimizers the lab compares: one table, built from adamkit's own optimizers.
+
+Each entry names an adamkit optimizer class, its default weight-decay mode (``None``:
+no decay unless asked for) and the update rule in words for the reports.
+"""
 
 from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    label: str
-    family: str  # "sgd" or "adam"
-    lr: float
-    weight_decay: float = 0.0
-    decay: str = "l2"
-    options: dict = field(default_factory=dict)
-    rule: str = ""
-
+from adamkit import rules
 
 _ADAM = ("m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g²;  "
          "p = p - lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)")
 
-SPECS = {s.name: s for s in [
-    Spec("gd", "GD", "sgd", 0.1, rule="p = p - lr * g"),
-    Spec("momentum", "Momentum", "sgd", 0.02, options={"momentum": 0.9},
-         rule="b = mu*b + g;  p = p - lr * b   (mu = 0.9)"),
-    Spec("adam", "Adam", "adam", 0.05, rule=_ADAM),
-    Spec("adam_l2", "Adam + L2", "adam", 0.05, 0.01, "l2", rule="g = g + wd*p;  then Adam"),
-    Spec("adam_l1", "Adam + L1", "adam", 0.05, 0.01, "l1", rule="g = g + wd*sign(p);  then Adam"),
-    Spec("adamw", "AdamW (decoupled)", "adam", 0.05, 0.01, "decoupled",
-         rule="p = p * (1 - lr*wd);  then Adam   (torch.optim.AdamW)"),
-    Spec("adamw_independent", "AdamW (independent)", "adam", 0.05, 5e-4, "independent",
-         rule="p = p * (1 - eta*wd), eta = lr/lr0;  then Adam   (Loshchilov & Hutter)"),
+
+@dataclass(frozen=True)
+class Optimizer:
+    name: str
+    label: str
+    family: str            # "sgd", "momentum" or "adam": picks the task's default lr
+    mode: str | None       # default decay mode; None: no decay by default
+    options: dict = field(default_factory=dict)
+    rule: str = ""
+
+
+OPTIMIZERS = {o.name: o for o in [
+    Optimizer("sgd", "SGD", "sgd", None, rule="p = p - lr * g"),
+    Optimizer("momentum", "Momentum", "momentum", None, {"momentum": 0.9},
+              rule="b = mu*b + g;  p = p - lr * b   (mu = 0.9)"),
+    Optimizer("adam", "Adam", "adam", None, rule=_ADAM),
+    Optimizer("adam-l2", "Adam + L2", "adam", "l2", rule="g = g + wd*p;  then Adam"),
+    Optimizer("adam-l1", "Adam + L1", "adam", "l1", rule="g = g + wd*sign(p);  then Adam"),
+    Optimizer("adamw", "AdamW (decoupled)", "adam", "decoupled",
+              rule="p = p * (1 - lr*wd);  then Adam   (torch.optim.AdamW)"),
+    Optimizer("adamw-independent", "AdamW (independent)", "adam", "independent",
+              rule="p = p * (1 - eta*wd), eta = lr/lr0;  then Adam   (Loshchilov & Hutter)"),
 ]}
 
+DECAY_MODES = tuple(rules.DECAY_MODES)
 
-def with_overrides(spec, lr=None, weight_decay=None):
-    """``spec`` with a new lr or weight decay (the decay only where the spec has a mode)."""
-    changes = {}
-    if lr is not None:
-        changes["lr"] = lr
-    if weight_decay is not None and spec.weight_decay:
-        changes["weight_decay"] = weight_decay
-    return Spec(**{**spec.__dict__, **changes})
+
+def build(name, groups, lr, decay, **options):
+    """An adamkit.torch optimizer for ``OPTIMIZERS[name]`` over ``groups`` (param groups
+    carrying their own ``weight_decay``), with decay mode ``decay``; ``options`` (e.g.
+    ``rounding=``) go to its constructor."""
+    import adamkit.torch as ak
+
+    spec = OPTIMIZERS[name]
+    decay = decay or "l2"  # the mode is moot when every group's weight decay is 0
+    if spec.family == "adam":
+        cls = ak.AdamW if rules.DECAY_MODES[decay].torch_decoupled else ak.Adam
+        return cls(groups, lr=lr, decay=decay, **spec.options, **options)
+    return ak.SGD(groups, lr=lr, decay=decay, **spec.options, **options)

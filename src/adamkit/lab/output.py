@@ -1,44 +1,92 @@
-"""Writing a run's outputs: all or nothing (a temporary directory, then one rename)."""
+"""Writing results: all or nothing (a temporary directory, then one rename).
+
+Directories end with the permissions the umask gives (``mkdtemp`` makes them 0700), and
+text is written as UTF-8 whatever the locale.
+"""
 
 import csv
 import json
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
+import time
 from pathlib import Path
 
 
-@contextmanager
-def atomic_directory(target):
-    """Yield a fresh temporary directory beside ``target``; rename it to ``target`` on success.
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
-    An existing ``target`` is never touched: the user's earlier results stay.
+
+class atomic_directory:
+    """``with atomic_directory(target) as tmp:`` writes into ``tmp``, a hidden directory beside
+    ``target``, renamed to ``target`` on success and removed on any failure or interrupt.
+
+    An existing ``target`` is never touched. With ``unique=True`` (default names such as
+    ``runs/demo-<time>``) a taken name gets a suffix ``-2``, ``-3``, ... instead of failing,
+    so runs started in the same second all keep their results. ``path`` is the final name.
     """
-    target = Path(target)
-    if target.exists():
-        raise FileExistsError(f"output directory {str(target)!r} already exists; choose another --out")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        yield tmp
-        os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    def __init__(self, target, unique=False):
+        self.target, self.unique, self.path = Path(target), unique, None
+
+    def __enter__(self):
+        if self.target.exists() and not self.unique:
+            raise FileExistsError(f"output directory {str(self.target)!r} already exists; choose another --out")
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=self.target.parent))
+        os.chmod(self.tmp, 0o777 & ~_umask())
+        return self.tmp
+
+    def _candidates(self):
+        yield self.target
+        if self.unique:
+            for k in range(2, 10_000):
+                yield self.target.with_name(f"{self.target.name}-{k}")
+
+    def __exit__(self, kind, error, trace):
+        if kind is None:
+            for candidate in self._candidates():
+                if candidate.exists():
+                    continue
+                try:
+                    os.rename(self.tmp, candidate)
+                except OSError:  # taken in the meantime by a run started alongside
+                    continue
+                self.path = candidate
+                return False
+            error = FileExistsError(f"output directory {str(self.target)!r} already exists; choose another --out")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if kind is None:
+            raise error
+        return False
+
+
+def write_text(path, text):
+    Path(path).write_text(text, encoding="utf-8")
 
 
 def write_json(path, data):
-    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+    """Strict JSON (``allow_nan=False``): pass values through :func:`adamkit.lab.run.clean`."""
+    write_text(path, json.dumps(data, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
 
 
-def write_metrics_csv(path, results, columns):
-    """One row per (study, optimizer, step)."""
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["study", "step", "optimizer", *columns])
-        for study_name, study in results["studies"].items():
-            for opt, run in study["runs"].items():
-                h = run["history"]
-                for t in range(len(h[columns[0]])):
-                    writer.writerow([study_name, t + 1, opt, *(repr(h[c][t]) for c in columns)])
+class CsvRows:
+    """A CSV file written row by row, flushed at least every second, so it can be followed
+    while a run goes."""
+
+    def __init__(self, path, fields):
+        self.file = open(path, "w", newline="", encoding="utf-8")
+        self.writer = csv.DictWriter(self.file, fields)
+        self.writer.writeheader()
+        self.flushed = time.monotonic()
+
+    def write(self, rows):
+        self.writer.writerows(rows)
+        if time.monotonic() - self.flushed > 1.0:
+            self.file.flush()
+            self.flushed = time.monotonic()
+
+    def close(self):
+        self.file.close()

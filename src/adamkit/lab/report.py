@@ -1,4 +1,4 @@
-"""A self-contained HTML report: images embedded, the metrics table, the rules, the findings."""
+"""Self-contained HTML reports (images embedded) for the demo and for comparisons."""
 
 import base64
 import html
@@ -10,9 +10,12 @@ def _table(results):
         for run in study["runs"].values():
             h = run["history"]
             wd = f"{run['weight_decay']:g} ({run['decay']})" if run["decay"] else "—"
+            if run["diverged"]:
+                cells = f"<td colspan='3'>diverged at step {run['steps_done'] + 1}</td>"
+            else:
+                cells = "".join(f"<td>{h[k][-1]:.4g}</td>" for k in ("train_loss", "test_loss", "weight_norm"))
             rows.append(f"<tr><td>{html.escape(study['title'])}</td><td>{html.escape(run['label'])}</td>"
-                        f"<td>{run['lr']:g}</td><td>{wd}</td><td>{h['train_loss'][-1]:.4g}</td>"
-                        f"<td>{h['test_loss'][-1]:.4g}</td><td>{h['weight_norm'][-1]:.4g}</td></tr>")
+                        f"<td>{run['lr']:g}</td><td>{wd}</td>{cells}</tr>")
     head = ("<tr><th>study</th><th>optimizer</th><th>lr</th><th>weight decay</th><th>train MSE</th>"
             "<th>test MSE</th><th>‖w‖₂</th></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
@@ -28,24 +31,72 @@ def _rules(results):
     return f"<table><tr><th>optimizer</th><th>update rule (g: gradient, p: parameter)</th></tr>{items}</table>"
 
 
-def render(results, images, findings):
-    """``images``: {caption: PNG path}. Returns the HTML text."""
-    figures = "".join(
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1250px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
+td, th { border: 1px solid #ccc; padding: 4px 10px; text-align: left; }
+th { background: #f2f2f2; }
+figure { margin: 1.5em 0; } img { max-width: 100%; }
+figcaption { color: #555; font-size: 13px; }
+"""
+
+
+def _figures(images):
+    return "".join(
         f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,"
         f"{base64.b64encode(path.read_bytes()).decode()}'><figcaption>{html.escape(caption)}</figcaption></figure>"
         for caption, path in images.items())
+
+
+def _num(x, digits=4):
+    return "—" if x is None or x != x or x in (float("inf"), float("-inf")) else f"{x:.{digits}g}"
+
+
+def comparison(summary, findings, images, config):
+    """The HTML of ``adamkit compare``: findings, the final-metric table with mean ± std and
+    the train/test gap, the noise test of every pair, the figures."""
+    primary = html.escape(summary["primary"])
+    rows = []
+    for name, v in summary["variants"].items():
+        wd = f"{v['weight_decay']:g} ({v['decay']})" if v["decay"] else "—"
+        units = ", ".join(map(str, v["distinct_units"])) if v["distinct_units"] else "—"
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{_num(v['lr'])}</td><td>{wd}</td>"
+                    f"<td>{v['seeds'] - v['diverged']} of {v['seeds']}</td>"
+                    f"<td>{_num(v['test_mean'])} ± {_num(v['test_std'], 2)}</td><td>{_num(v['val_mean'])}</td>"
+                    f"<td>{_num(v['train_mean'])}</td><td>{_num(v['gap_mean'])}</td>"
+                    f"<td>{units} of {v['hidden_units'] or '—'}</td></tr>")
+    table = (f"<table><tr><th>variant</th><th>lr</th><th>weight decay</th><th>finished</th>"
+             f"<th>test {primary} (mean ± std)</th><th>val</th><th>train</th><th>gap (test − train)</th>"
+             f"<th>distinct first-layer units</th></tr>{''.join(rows)}</table>")
+    pairs = "".join(
+        f"<tr><td>{html.escape(p['a'])}</td><td>{html.escape(p['b'])}</td><td>{_num(p['difference'])}</td>"
+        f"<td>{_num(p['t'], 3)}</td><td>{_num(p['p'], 2)}</td><td>"
+        + ("too few seeds" if p["beyond_noise"] is None else "beyond the seed noise" if p["beyond_noise"]
+           else "within the seed noise") + "</td></tr>" for p in summary["pairs"])
+    facts = "".join(f"<li>{html.escape(f)}</li>" for f in findings)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>adamkit compare: {html.escape(summary['task'])}</title>
+<style>{_STYLE}</style></head><body>
+<h1>adamkit compare: {html.escape(summary['task'])}</h1>
+<p>{html.escape(config)}</p>
+<h2>Findings</h2><ul>{facts}</ul>
+<h2>Final metrics</h2>{table}
+<h2>Is the difference beyond the seed noise?</h2>
+<p>{html.escape(summary['test'])}.</p>
+<table><tr><th>a</th><th>b</th><th>mean a − mean b</th><th>t</th><th>p</th><th>verdict</th></tr>{pairs}</table>
+<h2>Figures</h2>{_figures(images)}
+</body></html>
+"""
+
+
+def render(results, images, findings):
+    """``images``: {caption: PNG path}. Returns the HTML text."""
+    figures = _figures(images)
     config = results["config"]
     facts = "".join(f"<li>{html.escape(f)}</li>" for f in findings)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>adamkit demo report</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1250px; margin: 2em auto; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; font-size: 14px; }}
-td, th {{ border: 1px solid #ccc; padding: 4px 10px; text-align: left; }}
-th {{ background: #f2f2f2; }}
-figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
-figcaption {{ color: #555; font-size: 13px; }}
-</style></head><body>
+<style>{_STYLE}</style></head><body>
 <h1>adamkit demo: optimizers and weight decay on linear regression</h1>
 <p>Backend <b>{html.escape(config['backend'])}</b>, {config['steps']} full-batch steps per optimizer,
 initialization <b>{html.escape(config['init'])}</b>, seed {config['seed']}. Objective: half the mean squared

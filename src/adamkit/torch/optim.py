@@ -15,11 +15,13 @@ from torch.optim.optimizer import _use_grad_for_differentiable
 
 from adamkit import _checks, rules
 from adamkit.torch import kernels
-from adamkit.torch.kernels import AdamScalars, SGDScalars
+from adamkit.torch.kernels import AdamScalars, Rounding, SGDScalars
+from adamkit.torch.kernels import rounding as rnd
 
 _STATE_DTYPES = (None, torch.float32, torch.bfloat16, torch.float16, torch.float64)
 # Group keys adamkit adds; they travel in state_dicts (torch.optim ignores them).
-_OWN_KEYS = ("decay", "impl", "state_dtype", "reference_lr")
+_MOMENTS = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}  # the states ``state_dtype`` sets
+_OWN_KEYS = ("decay", "impl", "state_dtype", "reference_lr", "rounding", "rounding_seed")
 
 _ARGS_COMMON = """
     Args:
@@ -37,6 +39,10 @@ _ARGS_OWN = """
             (see :func:`adamkit.rules.schedule_multiplier`).
         impl (str): ``"auto"`` (default), ``"reference"``, ``"foreach"``, ``"fused"``, ``"cpu"``
             or ``"triton"``; ``explain()`` shows which kernel updates each tensor and why.
+        rounding (str): how results reach bf16/fp16 params: ``"nearest"`` (default), ``"kahan"``
+            (state ``kahan_comp`` keeps what rounding drops) or ``"stochastic"`` (unbiased,
+            reproducible from ``rounding_seed``, default ``torch.initial_seed()``); see
+            :mod:`adamkit.torch.kernels.rounding`.
         foreach, fused, differentiable, maximize: as in torch.optim (``foreach=False`` is the
             for-loop: the reference kernel; ``differentiable=True`` lets autograd through it)."""
 
@@ -64,6 +70,12 @@ def _like(p, view):
 
         view = DTensor.from_local(view, p.device_mesh, p.placements, run_check=False)
     return view
+
+
+def _rounding_defaults(rounding, rounding_seed):
+    """``rounding`` and its seed (``torch.initial_seed()`` by default, so ``torch.manual_seed`` sets it)."""
+    _checks.check_choice(rounding, "rounding", rnd.ROUNDINGS)
+    return dict(rounding=rounding, rounding_seed=torch.initial_seed() if rounding_seed is None else int(rounding_seed))
 
 
 class Plan(list):
@@ -95,11 +107,9 @@ class _Base(torch.optim.Optimizer):
             self._step_supports_amp_scaling = True  # GradScaler hands us grad_scale and found_inf
 
     def add_param_group(self, param_group):
-        if isinstance(param_group, dict) and "reference_lr" not in param_group and "lr" in param_group:
-            param_group = {**param_group, "reference_lr": _plain(param_group["lr"])}
         super().add_param_group(param_group)
         group = self.param_groups[-1]
-        if group["reference_lr"] is None:
+        if group["reference_lr"] is None:  # default: the rate this group starts with
             group["reference_lr"] = _plain(group["lr"])
         self._check_group(group)
 
@@ -120,6 +130,7 @@ class _Base(torch.optim.Optimizer):
         _checks.check_nonnegative(group["weight_decay"], "weight_decay")
         _checks.check_decay(group["decay"])
         _checks.check_choice(group["impl"], "impl", kernels.IMPLS)
+        _checks.check_choice(group.get("rounding", "nearest"), "rounding", rnd.ROUNDINGS)
         if group.get("reference_lr") is not None:
             _checks.check_lr(group["reference_lr"], "reference_lr")
 
@@ -148,7 +159,8 @@ class _Base(torch.optim.Optimizer):
         grad_views = [g if g.is_sparse else _kernel_view(g) for g in grads]
         others = [[_kernel_view(t) for t in self._state_tensors(p)] for p in params]
         return kernels.plan(self._rule, self._requested(group), views, grad_views, l1=l1,
-                            state_dtype=group.get("state_dtype"), others=others)
+                            state_dtype=group.get("state_dtype"), others=others,
+                            rounding=group.get("rounding", "nearest"))
 
     def _state_tensors(self, p):
         return [t for key, t in self.state.get(p, {}).items() if key != "step" and torch.is_tensor(t)]
@@ -161,13 +173,35 @@ class _Base(torch.optim.Optimizer):
         terms = rules.decay_terms(group["decay"], wd, lr, eta)
         if isinstance(terms.shrink, float) and terms.shrink != 1.0:
             _checks.check_shrink(terms.shrink, lr, group["reference_lr"], wd)
-            warned = self.__dict__.setdefault("_warned", set())
-            if group["decay"] == "independent" and eta > 1 + 1e-6 and "eta" not in warned:
-                warned.add("eta")
-                warnings.warn(f"lr={lr:.4g} is above reference_lr={group['reference_lr']:.4g}: "
-                              f"'independent' decay is {eta:.3g}x weight_decay; set reference_lr to the "
-                              "schedule's peak rate", RuntimeWarning, stacklevel=4)
+            if group["decay"] == "independent" and eta > 1 + 1e-6:
+                self._warn_once(f"lr={lr:.4g} is above reference_lr={group['reference_lr']:.4g}: 'independent' "
+                                f"decay is {eta:.3g}x weight_decay; set reference_lr to the schedule's peak rate",
+                                key="eta")
         return lr, terms
+
+    def _warn_once(self, message, key=None):
+        warned = self.__dict__.setdefault("_warned", set())
+        if (key or message) not in warned:
+            warned.add(key or message)
+            warnings.warn(message, RuntimeWarning, stacklevel=7)  # the caller of step()
+
+    def _rounding(self, group, params, states):
+        """The :class:`Rounding` bundle for kernels that offer it; None where nothing rounds specially."""
+        mode = group.get("rounding", "nearest")
+        if not any(rnd.applies(mode, p.dtype) for p in params):
+            return None
+        keys = self.__dict__.get("_keys")
+        if keys is None or any(p not in keys for p in params):
+            keys = self._keys = {p: i for i, p in enumerate(q for g in self.param_groups for q in g["params"])}
+        return Rounding(mode, group["rounding_seed"], [keys[p] for p in params], [s.get("step") for s in states],
+                        [_kernel_view(s["kahan_comp"]) if "kahan_comp" in s else None for s in states])
+
+    def _rounding_state(self, p, group):
+        state = self.state[p]
+        mode = group.get("rounding", "nearest")
+        if mode == "kahan" and p.dtype in rnd.HALF and "kahan_comp" not in state:
+            state["kahan_comp"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return state
 
     def _amp(self):
         """GradScaler's fused protocol: ``(grad_scale, found_inf)`` or ``(None, None)``."""
@@ -266,9 +300,8 @@ class _Base(torch.optim.Optimizer):
         for p, saved in zip(group["params"], saved_states):
             if dtype is None or not saved:
                 continue
-            for key, value in saved.items():
-                if key != "step" and torch.is_tensor(value) and value.is_floating_point():
-                    self.state[p][key] = value.to(device=p.device, dtype=dtype, copy=True)
+            for key in _MOMENTS & saved.keys():
+                self.state[p][key] = saved[key].to(device=p.device, dtype=dtype, copy=True)
 
 
 class SGD(_Base):
@@ -289,12 +322,13 @@ class SGD(_Base):
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, *, maximize=False, foreach=None, differentiable=False,
-                 fused=None, decay="l2", impl="auto", reference_lr=None):
+                 fused=None, decay="l2", impl="auto", reference_lr=None, rounding="nearest",
+                 rounding_seed=None):
         _checks.check_lr(lr)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize, foreach=foreach,
                         differentiable=differentiable, fused=fused, decay=decay, impl=impl,
-                        reference_lr=reference_lr)
+                        reference_lr=reference_lr, **_rounding_defaults(rounding, rounding_seed))
         super().__init__(params, defaults)
 
     def _check_group(self, group):
@@ -310,13 +344,20 @@ class SGD(_Base):
         lr, terms = self._scalars(group)
         h = SGDScalars(lr, group["momentum"], group["dampening"], group["nesterov"], *terms, group["maximize"])
         momentum = h.momentum != 0
+        if group.get("rounding") == "stochastic":  # the random stream is keyed by a step count
+            counts = [self.state[p].setdefault("step", torch.tensor(0.0)) for p in params]
+            torch._foreach_add_(counts, 1)
         for name, idx in self._split(choices).items():
             ps = [params[i] for i in idx]
             bufs = [self.state[p].get("momentum_buffer") if momentum else None for p in ps]
             sparse = name == "reference" and any(grads[i].is_sparse for i in idx)
             view = (lambda t: t) if sparse else _kernel_view
             buf_views = [view(b) for b in bufs]
-            new = kernels.KERNELS[name].module.sgd([view(p) for p in ps], [view(grads[i]) for i in idx], buf_views, h)
+            extra = {}
+            if "stochastic" in kernels.KERNELS[name].roundings:
+                extra["rounding"] = self._rounding(group, ps, [self._rounding_state(p, group) for p in ps])
+            new = kernels.KERNELS[name].module.sgd([view(p) for p in ps], [view(grads[i]) for i in idx], buf_views, h,
+                                                   **extra)
             if momentum:  # kernels update buffers in place, or hand back new ones (first step, sparse)
                 for p, b, passed, returned in zip(ps, bufs, buf_views, new):
                     self.state[p]["momentum_buffer"] = b if returned is passed else _like(p, returned)
@@ -347,7 +388,7 @@ class Adam(_Base):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False, decay=None,
-                 impl="auto", state_dtype=None, reference_lr=None):
+                 impl="auto", state_dtype=None, reference_lr=None, rounding="nearest", rounding_seed=None):
         # torch.optim's construction checks, in its order and with its messages.
         if isinstance(lr, torch.Tensor) and foreach and not capturable:
             raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
@@ -364,7 +405,8 @@ class Adam(_Base):
                         foreach=foreach, capturable=capturable, differentiable=differentiable,
                         fused=fused, decoupled_weight_decay=rules.DECAY_MODES[decay].torch_decoupled
                         if decay in rules.DECAY_MODES else False, decay=decay, impl=impl,
-                        state_dtype=state_dtype, reference_lr=reference_lr)
+                        state_dtype=state_dtype, reference_lr=reference_lr,
+                        **_rounding_defaults(rounding, rounding_seed))
         super().__init__(params, defaults)
 
     def _check_group(self, group):
@@ -388,6 +430,30 @@ class Adam(_Base):
                 group["decoupled_weight_decay"] = mode.torch_decoupled
         return super().state_dict()
 
+    def _check_precision(self, group, params, choices):
+        """Warn, once, about values the dtypes in play cannot hold."""
+        state_dtype = group.get("state_dtype")
+        dtypes = {state_dtype or p.dtype for p in params} & set(rnd.HALF)
+        for dtype in dtypes:  # moments stored in half precision
+            for name, beta in zip(("beta1", "beta2"), group["betas"]):
+                if torch.tensor(beta, dtype=dtype).item() == 1.0:
+                    self._warn_once(f"{name}={beta} rounds to 1.0 in {dtype}, the dtype of the moments: they stop "
+                                    "decaying; keep the moments in float32 (state_dtype=torch.float32)")
+        for p, choice in zip(params, choices):  # foreach does its arithmetic in the param dtype
+            if choice.kernel == "foreach" and torch.tensor(group["eps"], dtype=p.dtype).item() == 0 < group["eps"]:
+                self._warn_once(f"eps={group['eps']} rounds to 0 in {p.dtype}, the dtype impl='foreach' computes in: "
+                                "a zero second moment divides by zero; use impl='auto' or a larger eps")
+        if group.get("rounding", "nearest") == "nearest":
+            half = [p for p in params if p.dtype in rnd.HALF and p.numel() and p.device.type != "meta"]
+            if half:
+                typical = torch.cat([p.detach().abs().flatten()[:4096].float() for p in half]).median().item()
+                lr = _plain(group["lr"])
+                # Adam moves a weight by about lr; below a quarter ulp of a typical weight it rounds away
+                if 0 < lr < typical * torch.finfo(half[0].dtype).eps / 4:
+                    self._warn_once(f"lr={lr:.3g} is below what a {half[0].dtype} weight of typical magnitude "
+                                    f"{typical:.3g} can register under round-to-nearest: most updates are lost; "
+                                    "pass rounding='kahan' or 'stochastic'", key="lr")
+
     def _init_group(self, group, params, on_device):
         """Create missing state, ``step`` placed where each tensor's kernel reads it. torch.compile
         runs a method of this name eagerly, outside the graph, as it does torch.optim's."""
@@ -406,7 +472,7 @@ class Adam(_Base):
             state["step"] = state["step"].to(step_device, torch.float32)
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
-        return state
+        return self._rounding_state(p, group)
 
     def _update_group(self, group, params, grads, choices):
         split = self._split(choices)
@@ -416,6 +482,8 @@ class Adam(_Base):
                 return
             grads = torch._foreach_div(grads, grad_scale) if grad_scale is not None else grads
             grad_scale = found_inf = None
+        if any("step" not in self.state[p] for p in params):  # new state: check once what dtypes can hold
+            self._check_precision(group, params, choices)
         self._init_group(group, params, [kernels.KERNELS[c.kernel].step_on_device for c in choices])
         states = [self.state[p] for p in params]
         steps = [s["step"] for s in states]
@@ -432,6 +500,8 @@ class Adam(_Base):
                      [_kernel_view(s["max_exp_avg_sq"]) for s in pick] if amsgrad else [],
                      [s["step"] for s in pick])
             extra = dict(grad_scale=grad_scale, found_inf=found_inf) if name == "fused" else {}
+            if "stochastic" in kernels.KERNELS[name].roundings:
+                extra["rounding"] = self._rounding(group, [params[i] for i in idx], pick)
             kernels.KERNELS[name].module.adam(*lists, h, **extra)
 
 
@@ -455,11 +525,11 @@ class AdamW(Adam):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, *, maximize=False, foreach=None, capturable=False,
                  differentiable=False, fused=None, decay="decoupled", impl="auto", state_dtype=None,
-                 reference_lr=None):
+                 reference_lr=None, rounding="nearest", rounding_seed=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
                          maximize=maximize, capturable=capturable, differentiable=differentiable,
                          fused=fused, decay=decay, impl=impl, state_dtype=state_dtype,
-                         reference_lr=reference_lr)
+                         reference_lr=reference_lr, rounding=rounding, rounding_seed=rounding_seed)
 
     def _adopt_saved_decay(self, group, saved, mine):
         # torch.optim.AdamW stays decoupled whatever it loads (an Adam checkpoint included);

@@ -44,6 +44,21 @@ class SGDScalars(NamedTuple):
     maximize: bool
 
 
+class Rounding(NamedTuple):
+    """How results reach half-precision params (see :mod:`.rounding`), for the kernels that offer it."""
+
+    mode: str  # "nearest", "kahan" or "stochastic"
+    seed: int
+    keys: list  # per tensor: its index among all the optimizer's params (a stable key for the stream)
+    steps: list  # per tensor: its ``step`` tensor, already counting this update
+    comps: list  # per tensor: the Kahan compensation buffer, or None
+
+    def generator(self, i, device):
+        from adamkit.torch.kernels import rounding
+
+        return rounding.generator(self.seed, self.keys[i], self.steps[i], device) if self.mode == "stochastic" else None
+
+
 def _triton_interpreted():
     return os.environ.get("TRITON_INTERPRET") == "1"
 
@@ -60,6 +75,7 @@ class Kernel:
     sgd: bool  # has an SGD step
     differentiable: bool = False  # autograd can flow through its step
     sparse: bool = False  # takes sparse gradients (SGD)
+    roundings: frozenset = frozenset({"nearest"})  # how it can write half-precision params
 
     @property
     def module(self):
@@ -85,7 +101,7 @@ class Kernel:
 KERNELS = {k.name: k for k in (
     Kernel("reference", "one tensor at a time through adamkit.rules, fp32 math for half params (the oracle)",
            None, FLOATS, flat=False, step_on_device=False, state_dtype=True, sgd=True, differentiable=True,
-           sparse=True),
+           sparse=True, roundings=frozenset({"nearest", "kahan", "stochastic"})),
     Kernel("foreach", "torch's _foreach_* multi-tensor ops, math in the param dtype",
            None, FLOATS, flat=False, step_on_device=False, state_dtype=False, sgd=True),
     Kernel("fused", "torch's fused Adam/AdamW kernel, every decay mode mapped onto it",
@@ -95,7 +111,8 @@ KERNELS = {k.name: k for k in (
            frozenset({"cpu"}), frozenset({torch.float32, torch.bfloat16}), flat=True, step_on_device=False,
            state_dtype=False, sgd=False),
     Kernel("triton", "one Triton launch per (device, dtype), fp32 math, lr and step on the device",
-           frozenset({"cuda"}), FLOATS, flat=True, step_on_device=True, state_dtype=True, sgd=False),
+           frozenset({"cuda"}), FLOATS, flat=True, step_on_device=True, state_dtype=True, sgd=False,
+           roundings=frozenset({"nearest", "kahan", "stochastic"})),
 )}
 
 
@@ -109,10 +126,15 @@ class Choice(NamedTuple):
     reason: str
 
 
+def _first(capability):
+    """The first kernel record that has ``capability`` (e.g. ``"sparse"``)."""
+    return next(name for name, k in KERNELS.items() if getattr(k, capability))
+
+
 def requested(impl, *, foreach=None, fused=None, differentiable=False):
     """The implementation a group asks for: ``impl=``, or torch.optim's flags mapped onto it."""
     if differentiable:
-        return "reference"
+        return _first("differentiable")
     if impl != "auto":
         return impl
     if fused:
@@ -182,7 +204,7 @@ def _refuse(kernel, index, p, why):
                      f"use impl='auto' or 'reference'")
 
 
-def plan(rule, impl, params, grads, *, l1=False, state_dtype=None, others=None):
+def plan(rule, impl, params, grads, *, l1=False, state_dtype=None, others=None, rounding="nearest"):
     """One :class:`Choice` per tensor: which kernel updates it, and why.
 
     ``rule`` is ``"adam"`` or ``"sgd"``; ``impl`` what the group asks for (see :func:`requested`);
@@ -195,7 +217,7 @@ def plan(rule, impl, params, grads, *, l1=False, state_dtype=None, others=None):
         dev, dtype = device_type(p), p.dtype
         own_state_dtype = state_dtype is not None and state_dtype != dtype
         if g is not None and g.is_sparse:
-            choices.append(Choice("reference", "sparse gradient"))
+            choices.append(Choice(_first("sparse"), "sparse gradient"))
             continue
         if impl == "auto":
             choice = _auto_adam(dev, dtype, l1=l1, own_state_dtype=own_state_dtype) if rule == "adam" \
@@ -219,6 +241,13 @@ def plan(rule, impl, params, grads, *, l1=False, state_dtype=None, others=None):
                                         "no C compiler could build it (see the warning above)"))
                 choice = Choice(impl, "requested")
         kernel = KERNELS[choice.kernel]
+        if rounding != "nearest" and dtype in (torch.float16, torch.bfloat16) and rounding not in kernel.roundings:
+            if choice.reason == "requested":
+                raise ValueError(f"impl={impl!r} rounds half-precision params to nearest only; rounding={rounding!r} "
+                                 "needs impl='auto', 'reference' or 'triton'")
+            use_triton = rule == "adam" and dev == "cuda" and KERNELS["triton"].available()
+            choice = Choice("triton" if use_triton else "reference", f"rounding={rounding!r} for {dtype} params")
+            kernel = KERNELS[choice.kernel]
         if kernel.flat and not flat_ok(p, [g] + list(others[i] if others else [])):
             choice = Choice("reference", f"{choice.kernel} indexes memory flat; this param, its grad or "
                                          "a state is strided differently")

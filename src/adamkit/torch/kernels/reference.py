@@ -9,6 +9,7 @@ step (``differentiable=True``).
 import torch
 
 from adamkit import rules
+from adamkit.torch.kernels import rounding as rnd
 
 
 def _opmath(t):
@@ -25,28 +26,38 @@ def _value(step):
     return step.item() if step.device.type == "cpu" else step
 
 
-def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):
+def _param(p, i, rounding):
+    """The param's value for the math, and how to write the result back."""
+    if rounding is None or not rnd.applies(rounding.mode, p.dtype):
+        return _opmath(p), lambda new: p.copy_(new)
+    comp = rounding.comps[i] if rounding.mode == "kahan" else None
+    return rnd.read(p, comp), lambda new: rnd.write(p, new, rounding.mode, comp, rounding.generator(i, p.device))
+
+
+def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, rounding=None):
     for i, p in enumerate(params):
         vmax = _opmath(max_exp_avg_sqs[i]) if h.amsgrad else None
+        value, store = _param(p, i, rounding)
         new_p, m, v, vmax = rules.adam(
-            _opmath(p), _opmath(grads[i]), _opmath(exp_avgs[i]), _opmath(exp_avg_sqs[i]), vmax,
+            value, _opmath(grads[i]), _opmath(exp_avgs[i]), _opmath(exp_avg_sqs[i]), vmax,
             step=_value(steps[i]), lr=h.lr, beta1=h.beta1, beta2=h.beta2, eps=h.eps, l2=h.l2, l1=h.l1,
             shrink=h.shrink, amsgrad=h.amsgrad, maximize=h.maximize)
-        p.copy_(new_p)
+        store(new_p)
         exp_avgs[i].copy_(m)
         exp_avg_sqs[i].copy_(v)
         if h.amsgrad:
             max_exp_avg_sqs[i].copy_(vmax)
 
 
-def sgd(params, grads, momentum_buffers, h):
+def sgd(params, grads, momentum_buffers, h, rounding=None):
     """Returns the momentum buffers (new tensors where a buffer was None)."""
     out = []
-    for p, g, buf in zip(params, grads, momentum_buffers):
-        new_p, new_buf = rules.sgd(_opmath(p), _opmath(g), None if buf is None else _opmath(buf), lr=h.lr,
+    for i, (p, g, buf) in enumerate(zip(params, grads, momentum_buffers)):
+        value, store = _param(p, i, rounding)
+        new_p, new_buf = rules.sgd(value, _opmath(g), None if buf is None else _opmath(buf), lr=h.lr,
                                    momentum=h.momentum, dampening=h.dampening, nesterov=h.nesterov,
                                    l2=h.l2, l1=h.l1, shrink=h.shrink, maximize=h.maximize)
-        p.copy_(new_p)
+        store(new_p)
         if h.momentum != 0:
             if buf is None or buf.is_sparse or new_buf.is_sparse:  # a new buffer (a sparse one each step)
                 buf = new_buf.to(p.dtype, copy=True)

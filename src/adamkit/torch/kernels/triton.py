@@ -14,6 +14,7 @@ CI tests it. Tensors must be non-overlapping and dense with matching strides
 """
 
 import math
+import os
 
 import torch
 import triton
@@ -22,13 +23,32 @@ import triton.language as tl
 BLOCK = 2048
 _TL = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16,
        torch.float64: tl.float64}
-_ROWS = 6  # p, g, m, v, vmax, step
+_ROWS = 8  # p, g, m, v, vmax, step, kahan_comp, rounding key
+_ROUNDING = {"nearest": 0, "kahan": 1, "stochastic": 2}
+# Triton's interpreter truncates fp32 -> bf16 (its casts ignore the rounding mode) where compiled
+# code rounds to nearest even; under the interpreter the kernel rounds by hand, so that CI tests
+# the numbers a GPU computes.
+_INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+
+
+@triton.jit
+def _narrow(x, DTYPE: tl.constexpr, BY_HAND: tl.constexpr):
+    """``x`` (fp32) rounded to nearest even in ``DTYPE``."""
+    if BY_HAND and DTYPE == tl.bfloat16:
+        bits = x.to(tl.uint32, bitcast=True)
+        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+        nan = (bits & 0x7FFFFFFF) > 0x7F800000
+        rounded = tl.where(nan, (bits >> 16) | 0x40, rounded)  # a NaN stays a NaN
+        return rounded.to(tl.uint16).to(tl.bfloat16, bitcast=True)
+    else:
+        return x.to(DTYPE)
 
 
 @triton.jit
 def _adam_kernel(table, cum, n_tensors, lr_ptr, lr_val, shrink_ptr, shrink_val,
-                 beta1, beta2, log2_beta1, log2_beta2, eps, l2, l1,
-                 P_DTYPE: tl.constexpr, S_DTYPE: tl.constexpr, LOG_T: tl.constexpr,
+                 beta1, beta2, log2_beta1, log2_beta2, eps, l2, l1, seed,
+                 P_DTYPE: tl.constexpr, ROUNDING: tl.constexpr, BY_HAND: tl.constexpr, S_DTYPE: tl.constexpr,
+                 LOG_T: tl.constexpr,
                  LR_ON_DEVICE: tl.constexpr, SHRINK_ON_DEVICE: tl.constexpr, HAS_SHRINK: tl.constexpr,
                  AMSGRAD: tl.constexpr, MAXIMIZE: tl.constexpr, HAS_L2: tl.constexpr, HAS_L1: tl.constexpr,
                  BLOCK: tl.constexpr):
@@ -41,7 +61,7 @@ def _adam_kernel(table, cum, n_tensors, lr_ptr, lr_val, shrink_ptr, shrink_val,
         take = tl.load(cum + mid) <= pid
         lo = tl.where(take, mid, lo)
         hi = tl.where(take, hi, mid)
-    row = table + lo * 6
+    row = table + lo * 8
     n = tl.load(cum + n_tensors + 1 + lo)  # sizes follow the cumulative counts
     offs = (pid - tl.load(cum + lo)) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
@@ -53,6 +73,9 @@ def _adam_kernel(table, cum, n_tensors, lr_ptr, lr_val, shrink_ptr, shrink_val,
 
     lr = tl.load(lr_ptr).to(tl.float32) if LR_ON_DEVICE else lr_val
     p = tl.load(p_ptr + offs, mask=mask).to(tl.float32)
+    if ROUNDING == 1:  # Kahan: start from p plus what rounding dropped last time
+        c_ptr = tl.load(row + 6).to(tl.pointer_type(P_DTYPE))
+        p += tl.load(c_ptr + offs, mask=mask).to(tl.float32)
     g = tl.load(g_ptr + offs, mask=mask).to(tl.float32)
     m = tl.load(m_ptr + offs, mask=mask).to(tl.float32)
     v = tl.load(v_ptr + offs, mask=mask).to(tl.float32)
@@ -71,14 +94,29 @@ def _adam_kernel(table, cum, n_tensors, lr_ptr, lr_val, shrink_ptr, shrink_val,
     if AMSGRAD:
         vmax_ptr = tl.load(row + 4).to(tl.pointer_type(S_DTYPE))
         vmax = tl.maximum(tl.load(vmax_ptr + offs, mask=mask).to(tl.float32), v)
-        tl.store(vmax_ptr + offs, vmax.to(S_DTYPE), mask=mask)
+        tl.store(vmax_ptr + offs, _narrow(vmax, S_DTYPE, BY_HAND), mask=mask)
         denom = tl.sqrt(vmax) / tl.sqrt(bias2) + eps
     else:
         denom = tl.sqrt(v) / tl.sqrt(bias2) + eps
     p -= (lr / bias1) * m / denom
-    tl.store(p_ptr + offs, p.to(P_DTYPE), mask=mask)
-    tl.store(m_ptr + offs, m.to(S_DTYPE), mask=mask)
-    tl.store(v_ptr + offs, v.to(S_DTYPE), mask=mask)
+    rounded = _narrow(p, P_DTYPE, BY_HAND)
+    if ROUNDING == 1:
+        tl.store(c_ptr + offs, _narrow(p - rounded.to(tl.float32), P_DTYPE, BY_HAND), mask=mask)
+    if ROUNDING == 2:
+        # Unbiased: the nearest value or its neighbour on the far side of p (one step of the bit
+        # pattern), with probabilities that make the mean p. Philox, keyed (element, step, tensor).
+        near = rounded.to(tl.float32)
+        away = tl.abs(p) > tl.abs(near)
+        bits = rounded.to(tl.int16, bitcast=True) + tl.where(away, 1, -1).to(tl.int16)
+        neighbour = bits.to(P_DTYPE, bitcast=True)
+        prob = tl.where(p != near, (p - near) / (neighbour.to(tl.float32) - near), 0.0)
+        zero = offs.to(tl.int32) * 0
+        r0, _, _, _ = tl.philox(seed, offs.to(tl.int32), zero + step.to(tl.int32),
+                                zero + tl.load(row + 7).to(tl.int32), zero)
+        rounded = tl.where(tl.uint_to_uniform_float(r0) < prob, neighbour, rounded)
+    tl.store(p_ptr + offs, rounded, mask=mask)
+    tl.store(m_ptr + offs, _narrow(m, S_DTYPE, BY_HAND), mask=mask)
+    tl.store(v_ptr + offs, _narrow(v, S_DTYPE, BY_HAND), mask=mask)
 
 
 def _log2(beta):
@@ -90,11 +128,13 @@ _tables = {}
 
 def _table(device, tensors_by_row):
     """(table, cum_and_sizes) on ``device`` for these tensors, cached by their addresses."""
-    key = (device, tuple(t.data_ptr() if t is not None else 0 for row in tensors_by_row for t in row),
-           tuple(t.numel() for t in tensors_by_row[0]))
+    def entry(t):  # an address, 0 for an absent tensor, or a plain integer (the rounding key)
+        return t if isinstance(t, int) else (t.data_ptr() if t is not None else 0)
+
+    key = (device, tuple(entry(t) for row in tensors_by_row for t in row), tuple(t.numel() for t in tensors_by_row[0]))
     cached = _tables.get(key)
     if cached is None:
-        rows = [[t.data_ptr() if t is not None else 0 for t in ts] for ts in zip(*tensors_by_row)]
+        rows = [[entry(t) for t in ts] for ts in zip(*tensors_by_row)]
         sizes = [p.numel() for p in tensors_by_row[0]]
         cum = [0]
         for n in sizes:
@@ -115,14 +155,17 @@ def _scalar_arg(x, device):
 
 
 @torch._disable_dynamo  # address tables and launches: torch.compile runs it outside the graph
-def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):
+def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, rounding=None):
     lr, beta1, beta2, eps, l2, l1, shrink, amsgrad, maximize = h
     vmaxes = max_exp_avg_sqs if amsgrad else [None] * len(params)
+    comps = rounding.comps if rounding else [None] * len(params)
+    keys = rounding.keys if rounding else [0] * len(params)
     buckets = {}
     for i, p in enumerate(params):
         buckets.setdefault((p.device, p.dtype, exp_avgs[i].dtype), []).append(i)
     for (device, p_dtype, s_dtype), idx in buckets.items():
-        rows = [[ts[i] for i in idx] for ts in (params, grads, exp_avgs, exp_avg_sqs, vmaxes, steps)]
+        rows = [[ts[i] for i in idx] for ts in (params, grads, exp_avgs, exp_avg_sqs, vmaxes, steps, comps, keys)]
+        mode = rounding.mode if rounding and p_dtype in (torch.bfloat16, torch.float16) else "nearest"
         table, counts, blocks = _table(device, rows)
         if blocks == 0:
             continue
@@ -132,7 +175,8 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):
         _adam_kernel[(blocks,)](
             table, counts, len(idx), lr_ptr if lr_dev else table, lr_val,
             shrink_ptr if shrink_dev else table, shrink_val, float(beta1), float(beta2), _log2(beta1),
-            _log2(beta2), float(eps), float(l2), float(l1), P_DTYPE=_TL[p_dtype], S_DTYPE=_TL[s_dtype],
+            _log2(beta2), float(eps), float(l2), float(l1), rounding.seed % 2**63 if rounding else 0,
+            P_DTYPE=_TL[p_dtype], ROUNDING=_ROUNDING[mode], BY_HAND=_INTERPRETED, S_DTYPE=_TL[s_dtype],
             LOG_T=max(1, math.ceil(math.log2(len(idx) + 1))), LR_ON_DEVICE=lr_dev,
             SHRINK_ON_DEVICE=shrink_dev, HAS_SHRINK=shrink_dev or shrink_val != 1.0, AMSGRAD=amsgrad,
             MAXIMIZE=maximize, HAS_L2=l2 != 0, HAS_L1=l1 != 0, BLOCK=BLOCK, num_warps=8)

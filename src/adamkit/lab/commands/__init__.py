@@ -1,0 +1,1 @@
+"""The ``adamkit`` commands, one module each with ``add_parser(subparsers)``."""

@@ -1,0 +1,221 @@
+"""``compare``: one task, several variants (optimizers × inits × schedules), several seeds.
+
+Every run goes through :func:`adamkit.lab.run.run` with one torch thread, in parallel
+processes. :func:`summarize` turns the rows into per-variant mean ± std of the final
+metrics, the train/test gap, divergences, and Welch's t-test for each pair of variants;
+:func:`findings` says in words what the numbers show, including when a difference is
+within the seed noise.
+"""
+
+import itertools
+import math
+import os
+from dataclasses import dataclass, replace
+
+from adamkit.lab import results
+from adamkit.lab.run import RunConfig, run
+
+ALPHA = 0.05  # a pair differs beyond the seed noise when Welch's t-test gives p < ALPHA
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    base: RunConfig                      # task and shared settings; optimizer/init/schedule/seed vary
+    optimizers: tuple = ("sgd", "adam", "adam-l2", "adamw")
+    inits: tuple = (None,)               # None: the task's default
+    schedules: tuple = ("constant",)
+    precisions: tuple = (None,)          # None: the base's; else fp32, bf16, bf16-kahan, bf16-stochastic, ...
+    seeds: int = 3
+
+    def validate(self):
+        if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
+            raise ValueError(f"seeds must be an integer >= 1, got {self.seeds!r}")
+        for field, values in (("optimizers", self.optimizers), ("inits", self.inits),
+                              ("schedules", self.schedules), ("precisions", self.precisions)):
+            if not values:
+                raise ValueError(f"{field}: choose at least one")
+            if len(set(values)) < len(values):
+                raise ValueError(f"{field}: {', '.join(map(str, values))} names one twice")
+        for config in self.runs():
+            config.validate()
+
+    def runs(self):
+        """Every run, seed-major so that a partial comparison has every variant."""
+        return [replace(self.base, optimizer=o, init=i, schedule=s, seed=seed, **_precision(p))
+                for seed, o, i, s, p in itertools.product(range(self.seeds), self.optimizers, self.inits,
+                                                          self.schedules, self.precisions)]
+
+
+def _precision(name):
+    """``bf16-kahan`` -> dtype bf16, rounding kahan; None keeps the base's."""
+    if name is None:
+        return {}
+    dtype, _, rounding = name.partition("-")
+    return {"dtype": dtype, "rounding": rounding or "nearest"}
+
+
+def _one(config):
+    result = run(config)
+    result.model = None  # stays in the worker
+    return result
+
+
+def _quiet_worker():
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+
+def default_jobs():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def compare(config: CompareConfig, jobs=None, on_result=None):
+    """Run every configuration; ``on_result(result)`` as each finishes. Returns the results in
+    run order. ``jobs`` processes (default: the cores); 1 runs in this process."""
+    config.validate()
+    configs = config.runs()
+    jobs = min(jobs or default_jobs(), len(configs))
+    done = {}
+    if jobs == 1:
+        for k, c in enumerate(configs):
+            done[k] = _one(c)
+            if on_result:
+                on_result(done[k])
+        return [done[k] for k in range(len(configs))]
+    import multiprocessing
+
+    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_quiet_worker)
+    try:
+        for k, result in pool.imap_unordered(_indexed, list(enumerate(configs))):
+            done[k] = result
+            if on_result:
+                on_result(result)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return [done[k] for k in range(len(configs))]
+
+
+def _indexed(item):
+    k, config = item
+    return k, _one(config)
+
+
+def summarize(runs):
+    """Per-variant statistics and pairwise tests, JSON-ready (NaN becomes None when written)."""
+    records = [r for result in runs for r in result.records]
+    first = runs[0]
+    primary, higher = first.primary, first.higher_is_better
+    diverged = {(results.variant(result.records[0]), result.config.seed)
+                for result in runs if result.diverged and result.records}
+    varying = results.varying(records)
+    test = results.finals(records, "test", primary, diverged)
+    train = results.finals(records, "train", primary, diverged)
+    val = results.finals(records, "val", primary, diverged)
+    units = results.finals(records, "model", "distinct_units")
+    keys = list(dict.fromkeys(results.variant(r) for r in records))
+    variants = {}
+    for key in keys:
+        seeds = [result for result in runs if result.records and results.variant(result.records[0]) == key]
+        gap = [test.get(key, {}).get(s, math.nan) - train.get(key, {}).get(s, math.nan)
+               for s in test.get(key, {})]
+        m, sd = results.mean_std(test.get(key, {}).values())
+        variants[results.label(key, varying)] = {
+            "optimizer": key[0], "init": key[1], "schedule": key[2],
+            "seeds": len(seeds), "diverged": sum(r.diverged for r in seeds),
+            "test_mean": m, "test_std": sd, "test": list(test.get(key, {}).values()),
+            "val_mean": results.mean_std(val.get(key, {}).values())[0],
+            "train_mean": results.mean_std(train.get(key, {}).values())[0],
+            "gap_mean": results.mean_std(gap)[0],
+            "distinct_units": sorted({int(v) for v in units.get(key, {}).values()}),
+            "hidden_units": seeds[0].settings.get("hidden_units") if seeds else None,
+            "lr": seeds[0].settings["lr"] if seeds else None,
+            "weight_decay": seeds[0].settings["weight_decay"] if seeds else None,
+            "decay": seeds[0].settings["decay"] if seeds else None}
+    pairs = []
+    names = list(variants)
+    for a, b in itertools.combinations(names, 2):
+        t, p = results.welch(variants[a]["test"], variants[b]["test"])
+        pairs.append({"a": a, "b": b, "difference": variants[a]["test_mean"] - variants[b]["test_mean"],
+                      "t": t, "p": p, "beyond_noise": bool(p < ALPHA) if math.isfinite(p) else None})
+    return {"task": first.config.task, "primary": primary, "higher_is_better": higher, "test": "Welch's t-test "
+            f"on the final test {primary} across seeds, two-sided, p < {ALPHA} counts as beyond the seed noise",
+            "variants": variants, "pairs": pairs, "varying": list(varying),
+            "seconds": sum(r.seconds for r in runs)}
+
+
+def _fmt(x):
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.4g}"
+
+
+def findings(summary):
+    """Sentences computed from :func:`summarize`'s numbers."""
+    primary, higher = summary["primary"], summary["higher_is_better"]
+    v = summary["variants"]
+    out = []
+    for name, s in v.items():
+        if s["diverged"]:
+            out.append(f"{name} diverged on {s['diverged']} of {s['seeds']} seeds (loss NaN or infinite); "
+                       "those runs are left out of its mean.")
+    ok = {n: s for n, s in v.items() if s["test_mean"] is not None and math.isfinite(s["test_mean"])}
+    if not ok:
+        return out + ["No variant finished on any seed: lower the learning rate."]
+    best = (max if higher else min)(ok, key=lambda n: ok[n]["test_mean"])
+    out.append(f"Best final test {primary}: {best}, {_fmt(ok[best]['test_mean'])} ± {ok[best]['test_std']:.2g} "
+               f"(mean ± std over {len(ok[best]['test'])} seeds).")
+    for pair in summary["pairs"]:
+        if best not in (pair["a"], pair["b"]):
+            continue
+        other = pair["b"] if pair["a"] == best else pair["a"]
+        if other not in ok:
+            continue
+        diff = abs(pair["difference"])
+        if diff == 0:
+            verdict = "the same value"
+        elif pair["beyond_noise"] is None:
+            verdict = "too few seeds for a noise test (use --seeds 3 or more)"
+        elif pair["beyond_noise"]:
+            verdict = f"beyond the seed noise (Welch's t-test p = {pair['p']:.2g})"
+        else:
+            verdict = f"within the seed noise (Welch's t-test p = {pair['p']:.2g}): no claim either way"
+        out.append(f"{best} vs {other}: {_fmt(ok[best]['test_mean'])} vs {_fmt(ok[other]['test_mean'])}, "
+                   f"a difference of {_fmt(diff)}, {verdict}.")
+    if all(len(s["test"]) > 1 and s["test_std"] == 0 for s in ok.values()):
+        out.append("Every seed gives the same final value for every variant: with these settings the task is "
+                   "deterministic (e.g. full batch from a fixed init), so the seeds measure no noise and "
+                   "any difference is exact.")
+    claim = _adamw_claim(summary, ok)
+    if claim:
+        out.append(claim)
+    for name, s in ok.items():
+        units, hidden = s["distinct_units"], s["hidden_units"]
+        if units and hidden and max(units) == 1 and hidden > 1:
+            out.append(f"{name}: the first layer ends with 1 distinct unit of {hidden}: every hidden unit "
+                       "got the same gradient from the start, so the symmetry never broke.")
+    gaps = {n: s["gap_mean"] for n, s in ok.items() if s["gap_mean"] is not None and math.isfinite(s["gap_mean"])}
+    if gaps:
+        widest = max(gaps, key=lambda n: abs(gaps[n]))
+        out.append(f"Largest train/test gap in {primary}: {widest} (test minus train {_fmt(gaps[widest])}).")
+    return out
+
+
+def _adamw_claim(summary, ok):
+    """The AdamW paper's claim, on this task: decoupled decay generalizes better than L2."""
+    pair = next((p for p in summary["pairs"] if {p["a"], p["b"]} == {"adamw", "adam-l2"}), None)
+    if pair is None or not {"adamw", "adam-l2"} <= set(ok):
+        return None
+    higher = summary["higher_is_better"]
+    w, l2 = ok["adamw"]["test_mean"], ok["adam-l2"]["test_mean"]
+    claim, numbers = "The claim \"AdamW generalizes better than Adam with L2\"", f"{_fmt(w)} vs {_fmt(l2)}"
+    if pair["beyond_noise"] is None:
+        return f"{claim} cannot be tested with one seed ({numbers}); use --seeds 3 or more."
+    if w == l2:
+        return f"{claim} is not shown here: both end at {_fmt(w)}."
+    if pair["beyond_noise"]:
+        better = w > l2 if higher else w < l2
+        return f"{claim} {'holds' if better else 'is reversed'} here: {numbers} (p = {pair['p']:.2g})."
+    return f"{claim} is not shown here: {numbers} is within the seed noise (p = {pair['p']:.2g})."

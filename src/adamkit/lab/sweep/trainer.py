@@ -1,0 +1,44 @@
+"""The sweep's trial function: one cell trained by :func:`adamkit.lab.run.run`, its records kept."""
+
+import shutil
+
+from adamkit.lab.output import CsvRows, atomic_directory, write_json
+from adamkit.lab.sweep.grid import SweepSpec
+
+
+def run_config(spec: SweepSpec, cell):
+    from adamkit.lab.run import RunConfig
+
+    return RunConfig(task=spec.task, optimizer=cell.optimizer, lr=cell.lr, weight_decay=cell.weight_decay,
+                     init=spec.init, schedule=spec.schedule, steps=spec.steps, quick=spec.quick, seed=cell.seed,
+                     model=spec.model, data=spec.data, threads=1)
+
+
+def train_cell(spec: SweepSpec, cell, run_dir):
+    """Train ``cell``; write its metrics.csv and summary.json to ``run_dir``; return the outcome.
+
+    Cells are chosen on the val split; a task without one is chosen on test, and the
+    outcome says so (``selection``).
+    """
+    from adamkit.lab.run import FIELDS, run
+
+    result = run(run_config(spec, cell))
+    if run_dir.exists():  # an earlier attempt finished writing but was killed before its result was stored
+        shutil.rmtree(run_dir)
+    with atomic_directory(run_dir) as tmp:
+        rows = CsvRows(tmp / "metrics.csv", FIELDS)
+        rows.write(result.records)
+        rows.close()
+        write_json(tmp / "summary.json", result.summary())
+    selection = "val" if result.final.get("val") else "test"
+    return {"metric": result.primary, "higher_is_better": result.higher_is_better, "selection": selection,
+            "val": result.final.get(selection, {}), "test": result.final.get("test", {}),
+            "diverged": result.diverged}
+
+
+def task_direction(task):
+    """``(primary metric, higher_is_better)`` of a task, without training."""
+    from adamkit.lab.tasks import TASKS
+
+    t = TASKS[task]
+    return t.primary, t.higher_is_better

@@ -1,0 +1,171 @@
+"""The sweep's storage: every cell exactly once in the results, through kills, restarts and
+several workers, on the embedded SQLite storage and on PostgreSQL.
+
+Training is replaced by a cheap function with known numbers (tests/sweep_fakes.py): what
+is under test here is the bookkeeping, not the training.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import sweep_fakes
+from adamkit.lab.sweep import runner
+from adamkit.lab.sweep import storage as st
+from adamkit.lab.sweep.grid import SweepSpec
+
+POSTGRES = os.environ.get("ADAMKIT_TEST_POSTGRES_URL")
+needs_postgres = pytest.mark.skipif(not POSTGRES, reason="ADAMKIT_TEST_POSTGRES_URL is not set "
+                                    "(.ci/run starts a local PostgreSQL server and sets it)")
+TESTS = Path(__file__).parent
+SRC = TESTS.parent / "src"
+
+
+def _spec(task="fake", **kw):
+    return SweepSpec(task, ("adamw", "adam-l2"), (1e-3, 1e-2, 1e-1), (1e-4, 1e-3, 1e-2), **{"seeds": 2, **kw})
+
+
+def _sweep(out, spec, jobs=1, url=None):
+    storage, study = runner.prepare(out, spec, url, heartbeat=1)
+    rows = runner.execute(storage, study, spec.cells(), sweep_fakes.objective, out, jobs=jobs, heartbeat=1)
+    return storage, study, rows
+
+
+def _check_exactly_once(study, spec):
+    """Every cell of the grid has exactly one complete trial, and nothing else is complete."""
+    rows = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert sorted(t.user_attrs["cell"] for t in rows) == sorted(c.key for c in spec.cells())
+    return rows
+
+
+def test_one_worker_runs_every_cell_once(tmp_path):
+    spec = _spec()
+    _, study, rows = _sweep(tmp_path, spec)
+    _check_exactly_once(study, spec)
+    assert set(sweep_fakes.executions(tmp_path).values()) == {(1, 1)}
+    best = min(rows, key=lambda t: t.value)
+    assert best.user_attrs["seed"] == 0
+    assert best.user_attrs["lr"] * best.user_attrs["weight_decay"] == pytest.approx(1e-4)
+
+
+def test_rerun_of_a_finished_sweep_runs_nothing(tmp_path):
+    spec = _spec()
+    _sweep(tmp_path, spec)
+    before = (tmp_path / "executions.log").read_text()
+    _, study, _ = _sweep(tmp_path, spec)
+    assert (tmp_path / "executions.log").read_text() == before
+    assert len(study.trials) == len(spec.cells())
+
+
+def test_a_moved_sweep_directory_keeps_its_trials(tmp_path):
+    spec = _spec()
+    _sweep(tmp_path / "here", spec)
+    (tmp_path / "here").rename(tmp_path / "there")
+    before = (tmp_path / "there" / "executions.log").read_text()
+    _, study, _ = _sweep(tmp_path / "there", spec)
+    assert (tmp_path / "there" / "executions.log").read_text() == before and len(study.trials) == len(spec.cells())
+
+
+def test_a_directory_killed_before_its_settings_were_saved_is_continued(tmp_path):
+    spec = _spec()
+    runner.prepare(tmp_path, spec, heartbeat=1)
+    (tmp_path / "sweep.json").unlink()  # as if killed between opening the storage and saving the settings
+    _, study, _ = _sweep(tmp_path, spec)
+    _check_exactly_once(study, spec)
+
+
+def test_a_different_sweep_in_the_same_directory_is_refused(tmp_path):
+    _sweep(tmp_path, _spec())
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for other in (_spec(task="other"), _spec(seeds=3), _spec(steps=10)):
+        with pytest.raises(runner.SweepMismatch, match="holds a different sweep"):
+            runner.prepare(tmp_path, other)
+    with pytest.raises(runner.SweepMismatch, match="keeps its trials in"):
+        runner.prepare(tmp_path, _spec(), f"sqlite:///{tmp_path}/elsewhere.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_two_workers_on_the_embedded_storage(tmp_path):
+    spec = _spec()
+    _, study, _ = _sweep(tmp_path, spec, jobs=2)
+    _check_exactly_once(study, spec)
+    assert set(sweep_fakes.executions(tmp_path).values()) == {(1, 1)}  # nothing ran twice
+    assert len(study.trials) == len(spec.cells())
+
+
+def _worker_command(out, url, seconds):
+    code = ("import sys; from pathlib import Path; import sweep_fakes; from adamkit.lab.sweep import runner; "
+            "from adamkit.lab.sweep.grid import SweepSpec; "
+            f"spec = SweepSpec('fake', ('adamw', 'adam-l2'), (1e-3, 1e-2, 1e-1), (1e-4, 1e-3, 1e-2), seeds=2); "
+            f"s, study = runner.prepare({str(out)!r}, spec, {url!r}, heartbeat=1); "
+            f"runner.execute(s, study, spec.cells(), sweep_fakes.objective, {str(out)!r}, heartbeat=1)")
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{SRC}", "FAKE_TRIAL_SECONDS": str(seconds)}
+    return [sys.executable, "-c", code], env
+
+
+def _wait_for(predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_sigkill_mid_trial_then_rerun(tmp_path):
+    spec = _spec()
+    cmd, env = _worker_command(tmp_path, None, seconds=0.4)
+    proc = subprocess.Popen(cmd, env=env)
+    log = tmp_path / "executions.log"
+
+    def mid_trial():  # some trials finished, one started and not finished
+        counts = sweep_fakes.executions(tmp_path) if log.exists() else {}
+        return sum(e for _, e in counts.values()) >= 3 and any(s > e for s, e in counts.values())
+
+    _wait_for(mid_trial)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = [k for k, (s, e) in sweep_fakes.executions(tmp_path).items() if s > e]
+    assert len(killed) == 1
+    _, study, _ = _sweep(tmp_path, spec)  # waits for the killed trial's heartbeat to go stale, reruns it
+    _check_exactly_once(study, spec)
+    counts = sweep_fakes.executions(tmp_path)
+    assert counts[killed[0]] == (2, 1)
+    assert all(c == (1, 1) for k, c in counts.items() if k != killed[0])
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    assert [t.user_attrs["cell"] for t in failed] == killed
+
+
+@needs_postgres
+def test_two_machines_share_one_grid_on_postgres(tmp_path):
+    spec = _spec(task=f"fake-{uuid.uuid4().hex[:8]}")  # a fresh study in a shared database
+    code = ("import sweep_fakes; from adamkit.lab.sweep import runner; from adamkit.lab.sweep.grid import SweepSpec; "
+            "import json, sys; spec = SweepSpec.from_dict(json.loads(sys.argv[1])); "
+            "s, study = runner.prepare(sys.argv[2], spec, sys.argv[3], heartbeat=1); "
+            "runner.execute(s, study, spec.cells(), sweep_fakes.objective, sys.argv[2], heartbeat=1)")
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{SRC}", "FAKE_TRIAL_SECONDS": "0.1"}
+    import json
+    outs = [tmp_path / "a", tmp_path / "b"]
+    procs = [subprocess.Popen([sys.executable, "-c", code, json.dumps(spec.as_dict()), str(o), POSTGRES], env=env)
+             for o in outs]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    storage = st.open_storage(POSTGRES)
+    study = st.open_study(storage, spec.study_name)
+    _check_exactly_once(study, spec)
+    assert len(study.trials) == len(spec.cells())
+    runs = [sweep_fakes.executions(o) for o in outs]
+    assert all(runs), "each machine ran a share of the grid"
+    assert sorted([*runs[0], *runs[1]]) == sorted(c.key for c in spec.cells())  # none ran on both
+
+
+def test_bad_storage_urls(tmp_path):
+    with pytest.raises(st.StorageError, match="unknown storage scheme 'mysql'"):
+        runner.prepare(tmp_path / "a", _spec(), "mysql://u:secret@host/db")
+    with pytest.raises(st.StorageError, match="cannot open storage 'postgresql://nobody:\\*\\*\\*@127.0.0.1:1/x'"):
+        runner.prepare(tmp_path / "b", _spec(), "postgresql://nobody:secret@127.0.0.1:1/x")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert st.redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
