@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 
 import adamkit.numpy as akn
+from adamkit import rules
+from adamkit.numpy.optim import CHUNK_BYTES
+from adamkit.rules import DECAY_MODES
 from reference import AdamRef, SGDRef
 
 
@@ -85,3 +88,38 @@ def test_load_state_dict_rejects_mismatch():
         other.load_state_dict(opt.state_dict())
     with pytest.raises(ValueError, match="param groups"):
         akn.Adam([np.zeros(2), np.zeros(2)]).load_state_dict(opt.state_dict())
+
+
+
+@pytest.mark.parametrize("decay", list(DECAY_MODES))
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("maximize", [False, True])
+def test_chunked_in_place_step_equals_the_rule(decay, amsgrad, maximize):
+    """The chunked step against adamkit.rules.adam itself, to 1e-12 in float64: sizes across
+    and between chunks, empty, one element, 0-d, Fortran-ordered and strided arrays."""
+    rng = np.random.default_rng(11)
+    chunk = CHUNK_BYTES // 8
+    shapes = [(0,), (1,), (), (7, 3), (chunk,), (2 * chunk + 5,), (3, chunk // 2 + 1), (17 * chunk + 3,)]
+    params = [rng.standard_normal(s) for s in shapes] + [np.asfortranarray(rng.standard_normal((5, 9))),
+                                                         rng.standard_normal((6, 8))[:, ::2]]
+    lrs = [0.01] * 4 + [0.03] * (len(params) - 4)
+    opt = akn.AdamW([{"params": params[:4], "lr": 0.01}, {"params": params[4:], "lr": 0.03}],
+                    weight_decay=0.1, decay=decay, amsgrad=amsgrad, maximize=maximize, reference_lr=0.02)
+    expected = [(p.copy(), np.zeros_like(p), np.zeros_like(p), None) for p in params]
+    for step in range(1, 6):
+        grads = [rng.standard_normal(p.shape) for p in params]
+        kept = [g.copy() for g in grads]
+        opt.step(grads)
+        for i, (g, lr) in enumerate(zip(grads, lrs)):
+            terms = rules.decay_terms(decay, 0.1, lr, rules.schedule_multiplier(lr, 0.02))
+            p, m, v, vmax = expected[i]
+            expected[i] = rules.adam(p, g, m, v, vmax, step=step, lr=lr, amsgrad=amsgrad, maximize=maximize,
+                                     **terms._asdict())
+        for g, k in zip(grads, kept):
+            np.testing.assert_array_equal(g, k)  # the caller's gradients are only read
+        for i, p in enumerate(params):
+            want_p, want_m, want_v, want_vmax = expected[i]
+            got = opt.state[i]
+            for actual, want in [(p, want_p), (got["exp_avg"], want_m), (got["exp_avg_sq"], want_v)] + (
+                    [(got["max_exp_avg_sq"], want_vmax)] if amsgrad else []):
+                np.testing.assert_allclose(actual, want, rtol=1e-12, atol=1e-12)

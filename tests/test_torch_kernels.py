@@ -1,4 +1,4 @@
-"""Fast kernels (fused, triton) against the reference kernel, on params and state, many steps.
+"""Fast kernels (fused, cpu, triton) against the reference kernel, on params and state, many steps.
 
 Without a GPU the Triton kernel runs in Triton's interpreter (see conftest.py).
 """
@@ -16,7 +16,9 @@ pytest.importorskip("triton")
 
 # Odd sizes, one element, empty, scalars, a multi-block tensor (> 2048), dozens of tensors.
 SHAPES = [(7, 3), (1,), (0,), (), (5000,), (3, 0, 2), (17,), (4, 1, 3)] + [(i % 5 + 1, i % 3 + 2) for i in range(30)]
-FAST = ["fused", "triton"]
+FAST = ["fused", "cpu", "triton"]
+HALF = [(impl, dtype) for impl in FAST for dtype in (torch.bfloat16, torch.float16)
+        if not (impl == "cpu" and dtype == torch.float16)]  # the C kernel takes fp32 and bf16
 
 
 def _pair(dtype, impl, seed=0, shapes=SHAPES, **kwargs):
@@ -85,12 +87,57 @@ def test_fp32_matches_reference_over_many_steps(impl, decay, amsgrad, maximize):
                   after_step=lambda: [s.step() for s in scheds])
 
 
-@pytest.mark.parametrize("impl", FAST)
+@pytest.mark.parametrize("impl,dtype", HALF, ids=str)
 @pytest.mark.parametrize("decay", DECAYS)
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
 def test_half_params_match_reference_each_step(impl, decay, dtype):
     fast, opt_f, ref, opt_r = _pair(dtype, impl, lr=1e-2, weight_decay=0.1, decay=decay, amsgrad=True)
     _resynced_run(fast, opt_f, ref, opt_r, dtype, 15, seed=2)
+
+
+@pytest.mark.parametrize("decay,amsgrad,maximize", list(itertools.product(DECAYS, [False, True], [False, True])))
+@pytest.mark.parametrize("native", [True, False], ids=["native-bf16", "portable-bf16"])
+def test_cpu_kernel_bf16_every_mode_with_either_rounding(decay, amsgrad, maximize, native):
+    from adamkit.torch.kernels import cpu
+
+    if native and not cpu.native_bf16(True):
+        pytest.skip("this CPU has no bf16 conversion instruction")
+    try:
+        cpu.native_bf16(native)
+        fast, opt_f, ref, opt_r = _pair(torch.bfloat16, "cpu", lr=1e-2, weight_decay=0.1, decay=decay,
+                                        amsgrad=amsgrad, maximize=maximize)
+        _resynced_run(fast, opt_f, ref, opt_r, torch.bfloat16, 8, seed=9)
+    finally:
+        cpu.native_bf16(True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_cpu_kernel_on_a_step_large_enough_for_its_threads(dtype):
+    """Past 2**20 elements a step runs on every OpenMP thread, the tiles of each tensor shared out."""
+    fast, opt_f, ref, opt_r = _pair(dtype, "cpu", shapes=[(1 << 20) + 37, (5000,), (3,)], lr=1e-2,
+                                    weight_decay=0.1, decay="l1", amsgrad=True, maximize=True)
+    _resynced_run(fast, opt_f, ref, opt_r, dtype, 3, seed=12)
+
+
+def test_cpu_kernel_native_bf16_rounding_equals_the_portable_one():
+    """Bit for bit on normal values (the instruction flushes subnormals; these have none)."""
+    from adamkit.torch.kernels import cpu
+
+    if not cpu.native_bf16(True):
+        pytest.skip("this CPU has no bf16 conversion instruction")
+    results = []
+    try:
+        for native in (True, False):
+            cpu.native_bf16(native)
+            fast, opt_f, _, _ = _pair(torch.bfloat16, "cpu", seed=10, lr=1e-2, weight_decay=0.1, decay="l1",
+                                      amsgrad=True)
+            _grads(fast, fast, torch.Generator().manual_seed(11))
+            for _ in range(3):
+                opt_f.step()
+            results.append([t.detach().clone() for t in fast] +
+                           [opt_f.state[p][k].clone() for p in fast for k in ("exp_avg", "exp_avg_sq")])
+    finally:
+        cpu.native_bf16(True)
+    assert all(torch.equal(a, b) for a, b in zip(*results))
 
 
 @pytest.mark.parametrize("impl", ["triton", "reference"])
@@ -122,7 +169,7 @@ def test_state_dtype_needs_a_kernel_that_keeps_it():
     ak.AdamW(p, state_dtype=torch.bfloat16).step()  # auto falls back to a kernel that can
 
 
-@pytest.mark.parametrize("impl", FAST)
+@pytest.mark.parametrize("impl", ["fused", "triton"])  # the C kernel refuses the fp64 param: test_torch_plan
 def test_non_contiguous_and_mixed_dtypes_in_one_group(impl):
     g = torch.Generator().manual_seed(7)
     base = [torch.randn(8, 6, generator=g).t(),  # dense but transposed
@@ -166,17 +213,18 @@ def test_triton_on_cpu_without_interpreter_is_a_clear_error_before_any_change(mo
     assert (a == 0).all() and (b == 0).all() and not opt.state
 
 
-def test_auto_picks_fused_on_cpu():
+def test_auto_picks_the_c_kernel_on_cpu():
     rows = ak.AdamW([torch.zeros(1, requires_grad=True)]).explain()
-    assert [r["impl"] for r in rows] == ["fused"]
+    assert [r["impl"] for r in rows] == ["cpu"]
 
 
-def test_l1_c_kernel_is_built_here_and_its_fallback_is_correct(monkeypatch):
+@pytest.mark.parametrize("decay", DECAYS)
+def test_c_kernel_is_built_here_and_its_fallback_is_correct(monkeypatch, decay):
     from adamkit.torch.kernels import cpu
 
-    assert cpu.load() is not None  # so the fused-l1 cases above ran the C kernel
+    assert cpu.load() is not None  # so the cpu cases above ran the C kernel
     monkeypatch.setattr(cpu, "load", lambda: None)  # a machine without a C compiler
-    fast, opt_f, ref, opt_r = _pair(torch.float32, "auto", lr=1e-2, weight_decay=0.1, decay="l1",
+    fast, opt_f, ref, opt_r = _pair(torch.float32, "auto", lr=1e-2, weight_decay=0.1, decay=decay,
                                     maximize=True, amsgrad=True)
     assert {r["impl"] for r in opt_f.explain()} == {"fused"}
     _resynced_run(fast, opt_f, ref, opt_r, torch.float32, 10, seed=8)

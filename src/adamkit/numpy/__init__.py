@@ -1,4 +1,7 @@
-"""NumPy optimizers: a readable reference, thin stateful wrappers over :mod:`adamkit.rules`.
+"""NumPy optimizers with torch.optim's shape over :mod:`adamkit.rules`.
+
+Adam's step runs the rule chunk by chunk in place (no parameter-sized temporaries); SGD
+calls the rule directly.
 
 >>> import numpy as np, adamkit.numpy
 >>> w, b = np.zeros((3, 2)), np.zeros(2)

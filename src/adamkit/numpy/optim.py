@@ -7,7 +7,11 @@ per-group hyperparameters), ``state`` per parameter, ``state_dict()`` and
 ``eta = lr / reference_lr`` (:func:`adamkit.rules.schedule_multiplier`) drives ``decay="independent"``.
 """
 
+import concurrent.futures
 import copy
+import functools
+import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,6 +25,122 @@ def _decay_terms(group):
     if terms.shrink != 1:
         _checks.check_shrink(terms.shrink, lr, group["reference_lr"], wd)
     return terms._asdict()
+
+
+# Bytes per chunk of one array: the chunk of p, g, m, v and two scratch buffers stay in a
+# core's L2 cache while each ufunc runs over it, so a step streams the arrays through memory
+# once instead of once per operation, and allocates nothing the size of a parameter.
+CHUNK_BYTES = 1 << 17
+# Arrays this many chunks long or longer are split across threads (NumPy's ufuncs release the GIL).
+THREADED_CHUNKS = 8
+
+
+def _flat_views(arrays):
+    """1-D views of arrays that share one dense layout, or None (a view would be a copy)."""
+    first = arrays[0]
+    if not (first.flags.c_contiguous or first.flags.f_contiguous):
+        return None
+    if any(a.strides != first.strides or a.dtype != first.dtype for a in arrays[1:]):
+        return None
+    return [a.reshape(-1, order="A") for a in arrays]
+
+
+@functools.cache
+def _threads():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@functools.cache
+def _pool():
+    return concurrent.futures.ThreadPoolExecutor(_threads())
+
+
+def _in_parallel(fn, arrays, *args):
+    """``fn(*slices, *args)`` over contiguous slices of the 1-D ``arrays``, one per thread."""
+    n = arrays[0].size
+    chunk = CHUNK_BYTES // arrays[0].itemsize
+    threads = min(_threads(), n // (THREADED_CHUNKS * chunk))
+    if threads <= 1:
+        return fn(*arrays, *args)
+    bounds = [n * i // threads // chunk * chunk for i in range(threads)] + [n]
+    futures = [_pool().submit(fn, *[None if a is None else a[lo:hi] for a in arrays], *args)
+               for lo, hi in zip(bounds, bounds[1:])]
+    for f in futures:
+        f.result()
+
+
+class _AdamScalars(NamedTuple):
+    """The step's scalars, in the order and form :func:`adamkit.rules.adam` uses them."""
+
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    l2: float
+    l1: float
+    shrink: float
+    sign: float  # -1 when maximizing
+    bias1: float  # 1 - beta1**t
+    sqrt_bias2: float  # (1 - beta2**t) ** 0.5
+
+    @classmethod
+    def of(cls, group, step):
+        beta1, beta2 = group["betas"]
+        terms = _decay_terms(group)
+        return cls(group["lr"], beta1, beta2, group["eps"], terms["l2"], terms["l1"], terms["shrink"],
+                   -1.0 if group["maximize"] else 1.0, 1 - beta1**step, (1 - beta2**step) ** 0.5)
+
+
+def _adam_in_place(p, g, m, v, vmax, h):
+    r""":func:`adamkit.rules.adam` on 1-D arrays, chunk by chunk, in place.
+
+    Each chunk runs the rule's operations in the rule's order, with the bias corrections
+    folded into two scalars, through two chunk-sized buffers (``d``: the decayed gradient,
+    then the step; ``t``: scratch, then the denominator):
+
+    .. math::
+        d = \pm g + l_2 p + l_1 \operatorname{sign}(p), \quad p \mathrel{*}= s, \quad
+        m = \beta_1 m + (1-\beta_1) d, \quad v = \beta_2 v + (1-\beta_2) d^2, \\
+        p \mathrel{-}= \frac{\text{lr} \sqrt{b_2}}{b_1} \cdot \frac{m}{\sqrt{\hat v} + \epsilon \sqrt{b_2}}
+
+    so float64 results equal the rule's to a few roundings. ``g`` is only read.
+    """
+    chunk = max(1, min(CHUNK_BYTES // p.itemsize, p.size))
+    d_buf, t_buf = np.empty(chunk, p.dtype), np.empty(chunk, p.dtype)
+    for start in range(0, p.size, chunk):
+        end = min(start + chunk, p.size)
+        pc, gc, mc, vc = p[start:end], g[start:end], m[start:end], v[start:end]
+        d, t = d_buf[:end - start], t_buf[:end - start]
+        if h.l2 or h.l1 or h.sign < 0:
+            np.multiply(gc, h.sign, out=d)
+            if h.l2:
+                np.multiply(pc, h.l2, out=t)
+                d += t
+            if h.l1:
+                np.sign(pc, out=t)
+                t *= h.l1
+                d += t
+        else:
+            d = gc  # read, never written: the caller's gradient stays as it was
+        if h.shrink != 1:
+            pc *= h.shrink
+        mc *= h.beta1
+        np.multiply(d, 1 - h.beta1, out=t)
+        mc += t
+        vc *= h.beta2
+        np.multiply(d, 1 - h.beta2, out=t)
+        t *= d
+        vc += t
+        if vmax is not None:
+            vh = np.maximum(vmax[start:end], vc, out=vmax[start:end])
+        else:
+            vh = vc
+        np.sqrt(vh, out=t)
+        t += h.eps * h.sqrt_bias2
+        d = d_buf[:end - start]
+        np.multiply(mc, h.lr * h.sqrt_bias2 / h.bias1, out=d)
+        d /= t
+        pc -= d
 
 
 class Optimizer:
@@ -167,13 +287,22 @@ class Adam(Optimizer):
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = np.zeros_like(p)
         state["step"] += 1
-        beta1, beta2 = group["betas"]
-        p[...], state["exp_avg"], state["exp_avg_sq"], vmax = rules.adam(
-            p, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
-            step=state["step"], lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-            amsgrad=group["amsgrad"], maximize=group["maximize"], **_decay_terms(group))
+        arrays = [p, g, state["exp_avg"], state["exp_avg_sq"]]
         if group["amsgrad"]:
-            state["max_exp_avg_sq"] = vmax
+            arrays.append(state["max_exp_avg_sq"])
+        flat = _flat_views(arrays)
+        if flat is None:  # a layout the flat walk cannot take: the rule itself, with its temporaries
+            beta1, beta2 = group["betas"]
+            p[...], state["exp_avg"][...], state["exp_avg_sq"][...], vmax = rules.adam(
+                p, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+                step=state["step"], lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                amsgrad=group["amsgrad"], maximize=group["maximize"], **_decay_terms(group))
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"][...] = vmax
+            return
+        p1, g1, m1, v1, *vmax1 = flat
+        _in_parallel(_adam_in_place, [p1, g1, m1, v1, vmax1[0] if vmax1 else None],
+                     _AdamScalars.of(group, state["step"]))
 
 
 class AdamW(Adam):

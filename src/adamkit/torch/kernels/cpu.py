@@ -1,9 +1,10 @@
-"""A single-pass C kernel for float32 and bfloat16 Adam on the CPU, built with the system's
-C compiler on first use and cached (``$XDG_CACHE_HOME/adamkit``). The cached library is keyed
-by everything the build depends on: the source, the flags, the compiler's identity and the
-CPU's features (``-march=native`` code from one CPU may not run on another that shares the
-home directory). ``load()`` returns None, with a warning that quotes the compiler, where it
-cannot be built, and the plan uses torch's fused kernel instead."""
+"""A single-pass C kernel for float32 and bfloat16 Adam on the CPU (every decay mode, AMSGrad,
+maximize), built with the system's C compiler on first use and cached
+(``$XDG_CACHE_HOME/adamkit``). The cached library is keyed by everything the build depends
+on: the source, the flags, the compiler's identity and the CPU's features (``-march=native``
+code from one CPU may not run on another that shares the home directory). ``load()`` returns
+None, with a warning that quotes the compiler, where it cannot be built, and the plan uses
+torch's fused kernel instead."""
 
 import ctypes
 import functools
@@ -46,9 +47,8 @@ def _warn(message):
                   "torch's fused CPU kernel is used instead", RuntimeWarning, stacklevel=4)
 
 
-@functools.cache
-def load():
-    """``{dtype: compiled function}`` for float32 and bfloat16, or None if it cannot be built here."""
+def _library():
+    """The compiled library, built or found in the cache, or None if it cannot be built here."""
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         _warn("no C compiler found: set CC or install gcc")
@@ -83,11 +83,30 @@ def load():
     except OSError as e:  # e.g. a library built for another CPU under the same key
         _warn(f"{library}: {e}")
         return None
-    kernels = {torch.float32: lib.adam_f32, torch.bfloat16: lib.adam_bf16}
-    for fn in kernels.values():
+    lib.native_bf16.argtypes, lib.native_bf16.restype = [ctypes.c_int], ctypes.c_int
+    return lib
+
+
+@functools.cache
+def load():
+    """``{dtype: compiled function}`` for float32 and bfloat16 (and ``"native_bf16"``, the switch
+    of :func:`native_bf16`), or None if it cannot be built here."""
+    lib = _library()
+    if lib is None:
+        return None
+    lib.native_bf16(1)
+    kernels = {torch.float32: lib.adam_f32, torch.bfloat16: lib.adam_bf16, "native_bf16": lib.native_bf16}
+    for fn in (lib.adam_f32, lib.adam_bf16):
         fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 8 + [ctypes.c_float] * 8 + [ctypes.c_int] * 2
         fn.restype = None
     return kernels
+
+
+def native_bf16(want=True):
+    """Update bf16 tensors with the CPU's AVX512-BF16 instructions where it has them (the
+    default; same numbers but for fp32 subnormals, which they flush to zero), or with the
+    portable loop; returns whether the instructions are in use."""
+    return bool(load()["native_bf16"](int(want)))
 
 
 def _array(ctype, values):
@@ -97,7 +116,9 @@ def _array(ctype, values):
 @torch._disable_dynamo  # a ctypes call: torch.compile runs it outside the graph
 def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):
     """Update dense float32 and bfloat16 CPU tensors (params, grads and states alike), one call per dtype."""
-    for dtype, fn in load().items():
+    kernels = load()
+    for dtype in (torch.float32, torch.bfloat16):
+        fn = kernels[dtype]
         mine = [i for i, p in enumerate(params) if p.dtype == dtype]
         if mine:
             lists = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps)
