@@ -59,6 +59,16 @@ class Rounding(NamedTuple):
         return rounding.generator(self.seed, self.keys[i], self.steps[i], device) if self.mode == "stochastic" else None
 
 
+# A fact about the machine: torch.compile takes it as a constant instead of tracing the build.
+@torch.compiler.assume_constant_result
+def _available(name):
+    if name == "triton":
+        return importlib.util.find_spec("triton") is not None
+    if name == "cpu":
+        return KERNELS["cpu"].module.load() is not None
+    return True
+
+
 def _triton_interpreted():
     return os.environ.get("TRITON_INTERPRET") == "1"
 
@@ -86,11 +96,7 @@ class Kernel:
 
     def available(self):
         """Whether it can run on this machine (Triton installed, a C compiler present)."""
-        if self.name == "triton":
-            return importlib.util.find_spec("triton") is not None
-        if self.name == "cpu":
-            return self.module.load() is not None
-        return True
+        return _available(self.name)
 
     def runs_on(self, device_type):
         if self.name == "triton" and device_type == "cpu":
