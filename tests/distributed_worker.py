@@ -1,5 +1,7 @@
 """The body of test_distributed.py, in its own module: spawned processes import it by name."""
 
+from pathlib import Path
+
 import torch
 import torch.distributed as dist
 
@@ -29,12 +31,15 @@ def _close(a, b, msg):
         torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6, msg=msg)
 
 
-def worker(rank, world, init_file, ckpt_dir):
+def worker(rank, world, init_method, ckpt_dir, joined):
     """One rank: its failure is printed here, since a process that exits with gloo's threads
     alive aborts and the parent would only see the signal."""
+    import faulthandler
     import traceback
 
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    faulthandler.enable()  # a crash in native code prints the Python stack it happened under
+    dist.init_process_group("gloo", init_method=init_method, rank=rank, world_size=world)
+    (Path(joined) / str(rank)).touch()  # past the rendezvous: from here on a crash is a failure
     try:
         _checks(rank, ckpt_dir)
     except BaseException:

@@ -243,7 +243,7 @@ class _Base(torch.optim.Optimizer):
         >>> import torch, adamkit.torch as ak
         >>> print(ak.AdamW([torch.zeros(3, 2)], decay="l1").explain())  # doctest: +ELLIPSIS
         group  param  shape   dtype          device  impl  step_device  reason
-        0      0      (3, 2)  torch.float32  cpu     cpu   cpu          torch's fused Adam has no L1 term...
+        0      0      (3, 2)  torch.float32  cpu     cpu   cpu          the C kernel: one pass, ...
         """
         rows, index = Plan(), 0
         for g_index, group in enumerate(self.param_groups):
