@@ -15,10 +15,9 @@ MODES = ["nearest", "kahan", "stochastic"]
 
 @pytest.mark.parametrize("dtype", HALF, ids=str)
 def test_stochastic_rounding_is_unbiased(dtype):
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(200, generator=gen) * 3
+    x = torch.randn(200, generator=torch.Generator().manual_seed(0)) * 3
     draws = 4000
-    rounded = rnd.stochastic(x.repeat(draws), dtype, gen).float().view(draws, -1)
+    rounded = rnd.stochastic(x.repeat(draws), dtype, rnd.tensor_key(0, 1, 2)).float().view(draws, -1)
     lo = torch.minimum(rounded.min(0).values, x)
     hi = torch.maximum(rounded.max(0).values, x)
     assert ((rounded == lo) | (rounded == hi)).all()  # only the two neighbours of x
@@ -83,8 +82,9 @@ def test_triton_agrees_with_the_reference(mode, dtype):
         ours.grad, ref.grad = g.clone(), g.clone()
         opt.step()
         opt_r.step()
-        if mode == "stochastic":  # other streams: each picks one of the two values around the same x
+        if mode == "stochastic":  # one stream: the same draws; a last-bit fp32 difference may rarely flip one
             assert ((ours - ref).abs() <= ref.abs().float().clamp_min(1e-3) * ulp * 1.01).all()
+            assert (ours == ref).float().mean() > 0.999
         else:
             assert torch.equal(ours, ref)
         with torch.no_grad():  # re-sync

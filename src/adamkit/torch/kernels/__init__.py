@@ -53,10 +53,11 @@ class Rounding(NamedTuple):
     steps: list  # per tensor: its ``step`` tensor, already counting this update
     comps: list  # per tensor: the Kahan compensation buffer, or None
 
-    def generator(self, i, device):
+    def key(self, i):
+        """Tensor ``i``'s key into the stochastic stream at this step (see :mod:`.rounding`)."""
         from adamkit.torch.kernels import rounding
 
-        return rounding.generator(self.seed, self.keys[i], self.steps[i], device) if self.mode == "stochastic" else None
+        return rounding.tensor_key(self.seed, self.keys[i], self.steps[i]) if self.mode == "stochastic" else None
 
 
 # A fact about the machine: torch.compile takes it as a constant instead of tracing the build.

@@ -31,7 +31,7 @@ def _param(p, i, rounding):
     if rounding is None or not rnd.applies(rounding.mode, p.dtype):
         return _opmath(p), lambda new: p.copy_(new)
     comp = rounding.comps[i] if rounding.mode == "kahan" else None
-    return rnd.read(p, comp), lambda new: rnd.write(p, new, rounding.mode, comp, rounding.generator(i, p.device))
+    return rnd.read(p, comp), lambda new: rnd.write(p, new, rounding.mode, comp, rounding.key(i))
 
 
 def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, rounding=None):

@@ -45,8 +45,18 @@ def _narrow(x, DTYPE: tl.constexpr, BY_HAND: tl.constexpr):
 
 
 @triton.jit
+def _mix32(x):
+    """rounding.mix32 on uint32 values."""
+    x ^= x >> 16
+    x *= 0x7FEB352D
+    x ^= x >> 15
+    x *= 0x846CA68B
+    return x ^ (x >> 16)
+
+
+@triton.jit(do_not_specialize=["seed_lo", "seed_hi"])
 def _adam_kernel(table, cum, n_tensors, lr_ptr, lr_val, shrink_ptr, shrink_val,
-                 beta1, beta2, log2_beta1, log2_beta2, eps, l2, l1, seed,
+                 beta1, beta2, log2_beta1, log2_beta2, eps, l2, l1, seed_lo, seed_hi,
                  P_DTYPE: tl.constexpr, ROUNDING: tl.constexpr, BY_HAND: tl.constexpr, S_DTYPE: tl.constexpr,
                  LOG_T: tl.constexpr,
                  LR_ON_DEVICE: tl.constexpr, SHRINK_ON_DEVICE: tl.constexpr, HAS_SHRINK: tl.constexpr,
@@ -102,18 +112,24 @@ def _adam_kernel(table, cum, n_tensors, lr_ptr, lr_val, shrink_ptr, shrink_val,
     rounded = _narrow(p, P_DTYPE, BY_HAND)
     if ROUNDING == 1:
         tl.store(c_ptr + offs, _narrow(p - rounded.to(tl.float32), P_DTYPE, BY_HAND), mask=mask)
-    if ROUNDING == 2:
-        # Unbiased: the nearest value or its neighbour on the far side of p (one step of the bit
-        # pattern), with probabilities that make the mean p. Philox, keyed (element, step, tensor).
-        near = rounded.to(tl.float32)
-        away = tl.abs(p) > tl.abs(near)
-        bits = rounded.to(tl.int16, bitcast=True) + tl.where(away, 1, -1).to(tl.int16)
-        neighbour = bits.to(P_DTYPE, bitcast=True)
-        prob = tl.where(p != near, (p - near) / (neighbour.to(tl.float32) - near), 0.0)
-        zero = offs.to(tl.int32) * 0
-        r0, _, _, _ = tl.philox(seed, offs.to(tl.int32), zero + step.to(tl.int32),
-                                zero + tl.load(row + 7).to(tl.int32), zero)
-        rounded = tl.where(tl.uint_to_uniform_float(r0) < prob, neighbour, rounded)
+    if ROUNDING == 2:  # stochastic, from the stream every kernel shares (see rounding.py)
+        k = _mix32(seed_lo.to(tl.uint32))
+        k = _mix32(k ^ seed_hi.to(tl.uint32))
+        k = _mix32(k ^ tl.load(row + 7).to(tl.uint32))
+        k = _mix32(k ^ step.to(tl.uint32))
+        draw = _mix32(offs.to(tl.uint32) * 0x9E3779B9 + k)
+        if P_DTYPE == tl.bfloat16:  # truncation plus a carry as likely as the dropped fraction
+            raw = p.to(tl.uint32, bitcast=True)
+            top = ((raw + (draw >> 16)) >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
+            rounded = tl.where(p != p, rounded, top)  # a NaN stays a NaN
+        else:  # the nearest value or its neighbour on the far side of p, unbiased
+            near = rounded.to(tl.float32)
+            away = tl.abs(p) > tl.abs(near)
+            bits = rounded.to(tl.int16, bitcast=True) + tl.where(away, 1, -1).to(tl.int16)
+            neighbour = bits.to(P_DTYPE, bitcast=True)
+            prob = tl.where(p != near, (p - near) / (neighbour.to(tl.float32) - near), 0.0)
+            u = (draw >> 8).to(tl.float32) * 5.9604644775390625e-08  # 2**-24
+            rounded = tl.where(u < prob, neighbour, rounded)
     tl.store(p_ptr + offs, rounded, mask=mask)
     tl.store(m_ptr + offs, _narrow(m, S_DTYPE, BY_HAND), mask=mask)
     tl.store(v_ptr + offs, _narrow(v, S_DTYPE, BY_HAND), mask=mask)
@@ -160,6 +176,7 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, roundi
     vmaxes = max_exp_avg_sqs if amsgrad else [None] * len(params)
     comps = rounding.comps if rounding else [None] * len(params)
     keys = rounding.keys if rounding else [0] * len(params)
+    seed = rounding.seed if rounding else 0
     buckets = {}
     for i, p in enumerate(params):
         buckets.setdefault((p.device, p.dtype, exp_avgs[i].dtype), []).append(i)
@@ -175,7 +192,7 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, roundi
         _adam_kernel[(blocks,)](
             table, counts, len(idx), lr_ptr if lr_dev else table, lr_val,
             shrink_ptr if shrink_dev else table, shrink_val, float(beta1), float(beta2), _log2(beta1),
-            _log2(beta2), float(eps), float(l2), float(l1), rounding.seed % 2**63 if rounding else 0,
+            _log2(beta2), float(eps), float(l2), float(l1), seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF,
             P_DTYPE=_TL[p_dtype], ROUNDING=_ROUNDING[mode], BY_HAND=_INTERPRETED, S_DTYPE=_TL[s_dtype],
             LOG_T=max(1, math.ceil(math.log2(len(idx) + 1))), LR_ON_DEVICE=lr_dev,
             SHRINK_ON_DEVICE=shrink_dev, HAS_SHRINK=shrink_dev or shrink_val != 1.0, AMSGRAD=amsgrad,
