@@ -35,7 +35,7 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, grad_s
     fused = torch._fused_adamw_ if decoupled else torch._fused_adam_
     weight_decay = (1 - shrink) / lr if decoupled else l2
     lists = [params, grads, exp_avgs, exp_avg_sqs, steps] + ([max_exp_avg_sqs] if amsgrad else [])
-    for p, g, m, v, s, *vmax in foreach._buckets(*lists):
+    for (p, g, m, v, s, *vmax), _ in foreach._buckets(*lists):
         device = p[0].device
         scale = grad_scale.to(device) if grad_scale is not None else None
         inf = found_inf.to(device) if found_inf is not None else None
