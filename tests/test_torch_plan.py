@@ -142,3 +142,39 @@ def test_build_cache_is_keyed_by_the_cpu(monkeypatch, tmp_path):
         assert len(list((tmp_path / "adamkit").glob("cpu_adam-*.so"))) == 2
     finally:
         cpu.load.cache_clear()
+
+
+def test_plan_is_cached_until_something_it_reads_changes():
+    p = torch.zeros(6, 4, requires_grad=True)
+    p.grad = torch.ones(6, 4)
+    opt = ak.AdamW([p])
+    group = opt.param_groups[0]
+
+    def plan():
+        return opt._plan(group, [p], [p.grad])
+
+    first = plan()
+    opt.step()
+    p.grad = torch.ones(6, 4)  # a new grad tensor of the same layout, as autograd makes each step
+    assert plan() is first
+    p.grad = torch.ones(4, 6).t()  # strided unlike the param: flat kernels cannot index it
+    assert plan()[0].kernel == "reference"
+    p.grad = torch.ones(6, 4)
+    group["impl"] = "foreach"
+    assert plan()[0].kernel == "foreach"
+    group["impl"] = "auto"
+    with torch.no_grad():
+        p.data = p.data.double()  # another dtype behind the same param object
+    p.grad = torch.ones(6, 4, dtype=torch.float64)
+    assert plan()[0].kernel == "fused"  # the C kernel takes float32 and bfloat16 only
+
+
+def test_loaded_states_are_planned_in_their_own_layout():
+    p = torch.zeros(6, 4, requires_grad=True)
+    p.grad = torch.ones(6, 4)
+    opt = ak.AdamW([p])
+    opt.step()
+    state = opt.state_dict()
+    state["state"][0]["exp_avg"] = torch.zeros(4, 6).t()  # a checkpoint with a transposed state
+    opt.load_state_dict(state)
+    assert opt._plan(opt.param_groups[0], [p], [p.grad])[0].kernel == "reference"

@@ -52,11 +52,14 @@ def _plain(x):
     return x.item() if isinstance(x, torch.Tensor) else x
 
 
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
 def _kernel_view(t):
     """The plain real tensor a kernel updates: a DTensor's local shard, a complex tensor's real pairs."""
     if t is None:
         return None
-    if hasattr(t, "to_local") and hasattr(t, "device_mesh"):  # DTensor: elementwise math is shard-local
+    if type(t) not in _PLAIN and hasattr(t, "to_local") and hasattr(t, "device_mesh"):  # DTensor: shard-local math
         t = t.to_local()
     return torch.view_as_real(t) if t.is_complex() else t
 
@@ -153,12 +156,27 @@ class _Base(torch.optim.Optimizer):
         return params, [p.grad for p in params]
 
     def _plan(self, group, params, grads):
-        """One kernel per tensor (see :func:`adamkit.torch.kernels.plan`); raises before any change."""
-        l1 = group["decay"] == "l1" and group["weight_decay"] != 0
+        """One kernel per tensor (see :func:`adamkit.torch.kernels.plan`); raises before any change.
+
+        Cached, keyed by everything the plan reads that can change between steps: the group's
+        settings, each param's identity, dtype, device and strides, each grad's layout and dtype.
+        States are created in their param's layout; ``load_state_dict`` clears the cache."""
+        requested, l1 = self._requested(group), group["decay"] == "l1" and group["weight_decay"] != 0
+        key = (requested, l1, group.get("state_dtype"), group.get("rounding", "nearest"),
+               tuple((id(p), p.dtype, p.device, p.stride(), g.is_sparse, g.dtype, g.is_sparse or g.stride())
+                     for p, g in zip(params, grads)))
+        cache = self.__dict__.setdefault("_plans", {})
+        if key not in cache:
+            if len(cache) >= 8:  # e.g. params that change which of them have gradients
+                cache.clear()
+            cache[key] = self._new_plan(group, params, grads, requested, l1)
+        return cache[key]
+
+    def _new_plan(self, group, params, grads, requested, l1):
         views = [_kernel_view(p) for p in params]
         grad_views = [g if g.is_sparse else _kernel_view(g) for g in grads]
         others = [[_kernel_view(t) for t in self._state_tensors(p)] for p in params]
-        return kernels.plan(self._rule, self._requested(group), views, grad_views, l1=l1,
+        return kernels.plan(self._rule, requested, views, grad_views, l1=l1,
                             state_dtype=group.get("state_dtype"), others=others,
                             rounding=group.get("rounding", "nearest"))
 
@@ -188,7 +206,7 @@ class _Base(torch.optim.Optimizer):
     def _rounding(self, group, params, states):
         """The :class:`Rounding` bundle for kernels that offer it; None where nothing rounds specially."""
         mode = group.get("rounding", "nearest")
-        if not any(rnd.applies(mode, p.dtype) for p in params):
+        if mode == "nearest" or not any(rnd.applies(mode, p.dtype) for p in params):
             return None
         keys = self.__dict__.get("_keys")
         if keys is None or any(p not in keys for p in params):
@@ -196,8 +214,8 @@ class _Base(torch.optim.Optimizer):
         return Rounding(mode, group["rounding_seed"], [keys[p] for p in params], [s.get("step") for s in states],
                         [_kernel_view(s["kahan_comp"]) if "kahan_comp" in s else None for s in states])
 
-    def _rounding_state(self, p, group):
-        state = self.state[p]
+    def _rounding_state(self, p, group, state=None):
+        state = self.state[p] if state is None else state
         mode = group.get("rounding", "nearest")
         if mode == "kahan" and p.dtype in rnd.HALF and "kahan_comp" not in state:
             state["kahan_comp"] = torch.zeros_like(p, memory_format=torch.preserve_format)
@@ -275,6 +293,7 @@ class _Base(torch.optim.Optimizer):
         carries them, the decay mode survives, and states kept in their own dtype (``state_dtype``)
         are not cast to the param's."""
         own = [{k: g[k] for k in _OWN_KEYS if k in g} for g in self.param_groups]
+        self.__dict__.pop("_plans", None)  # states arrive in the checkpoint's layouts
         super().load_state_dict(state_dict)
         for group, mine, saved in zip(self.param_groups, own, state_dict["param_groups"]):
             for key in mine.keys() - saved.keys():
@@ -454,14 +473,14 @@ class Adam(_Base):
                                     f"{typical:.3g} can register under round-to-nearest: most updates are lost; "
                                     "pass rounding='kahan' or 'stochastic'", key="lr")
 
-    def _init_group(self, group, params, on_device):
+    def _init_group(self, group, params, on_device, states):
         """Create missing state, ``step`` placed where each tensor's kernel reads it. torch.compile
         runs a method of this name eagerly, outside the graph, as it does torch.optim's."""
-        for p, device in zip(params, on_device):
-            self._state(p, group, device)
+        for p, device, state in zip(params, on_device, states):
+            self._state(p, group, device, state)
 
-    def _state(self, p, group, on_device):
-        state = self.state[p]
+    def _state(self, p, group, on_device, state=None):
+        state = self.state[p] if state is None else state
         step_device = p.device if on_device or group["capturable"] else torch.device("cpu")
         dtype = group.get("state_dtype") or p.dtype
         if "step" not in state:
@@ -472,7 +491,7 @@ class Adam(_Base):
             state["step"] = state["step"].to(step_device, torch.float32)
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
-        return self._rounding_state(p, group)
+        return self._rounding_state(p, group, state)
 
     def _update_group(self, group, params, grads, choices):
         split = self._split(choices)
@@ -482,10 +501,10 @@ class Adam(_Base):
                 return
             grads = torch._foreach_div(grads, grad_scale) if grad_scale is not None else grads
             grad_scale = found_inf = None
-        if any("step" not in self.state[p] for p in params):  # new state: check once what dtypes can hold
-            self._check_precision(group, params, choices)
-        self._init_group(group, params, [kernels.KERNELS[c.kernel].step_on_device for c in choices])
         states = [self.state[p] for p in params]
+        if not all("step" in s for s in states):  # new state: check once what dtypes can hold
+            self._check_precision(group, params, choices)
+        self._init_group(group, params, [kernels.KERNELS[c.kernel].step_on_device for c in choices], states)
         steps = [s["step"] for s in states]
         torch._foreach_add_(steps, 1)
         beta1, beta2 = group["betas"]
