@@ -111,17 +111,17 @@ def _adam_in_place(p, g, m, v, vmax, h):
         end = min(start + chunk, p.size)
         pc, gc, mc, vc = p[start:end], g[start:end], m[start:end], v[start:end]
         d, t = d_buf[:end - start], t_buf[:end - start]
-        if h.l2 or h.l1 or h.sign < 0:
-            np.multiply(gc, h.sign, out=d)
-            if h.l2:
-                np.multiply(pc, h.l2, out=t)
-                d += t
-            if h.l1:
-                np.sign(pc, out=t)
-                t *= h.l1
-                d += t
-        else:
-            d = gc  # read, never written: the caller's gradient stays as it was
+        dc = gc  # read, never written: the caller's gradient stays as it was
+        if h.sign < 0:
+            dc = np.negative(gc, out=d)
+        if h.l2:
+            np.multiply(pc, h.l2, out=t)
+            dc = np.add(dc, t, out=d)
+        if h.l1:
+            np.sign(pc, out=t)
+            t *= h.l1
+            dc = np.add(dc, t, out=d)
+        d = dc
         if h.shrink != 1:
             pc *= h.shrink
         mc *= h.beta1
