@@ -64,6 +64,23 @@ def _kernel_view(t):
     return torch.view_as_real(t) if t.is_complex() else t
 
 
+def _views(tensors, plain):
+    """:func:`_kernel_view` of each tensor; the list itself where the plan found only plain tensors."""
+    return tensors if plain else [_kernel_view(t) for t in tensors]
+
+
+class _Choices(list):
+    """One group's plan (a :class:`~adamkit.torch.kernels.Choice` per tensor) and what each step reuses."""
+
+    def __init__(self, choices, plain):
+        super().__init__(choices)
+        self.plain = plain  # no complex or DTensor params: kernels take the tensors as they are
+        self.split = {}  # {kernel name: [indices]} in plan order
+        self.step_on_device = [kernels.KERNELS[c.kernel].step_on_device for c in choices]
+        for i, choice in enumerate(choices):
+            self.split.setdefault(choice.kernel, []).append(i)
+
+
 def _like(p, view):
     """Undo :func:`_kernel_view` for a tensor a kernel created (a new momentum buffer)."""
     if p.is_complex() and not view.is_complex():
@@ -176,9 +193,10 @@ class _Base(torch.optim.Optimizer):
         views = [_kernel_view(p) for p in params]
         grad_views = [g if g.is_sparse else _kernel_view(g) for g in grads]
         others = [[_kernel_view(t) for t in self._state_tensors(p)] for p in params]
-        return kernels.plan(self._rule, requested, views, grad_views, l1=l1,
-                            state_dtype=group.get("state_dtype"), others=others,
-                            rounding=group.get("rounding", "nearest"))
+        plain = all(v is p for v, p in zip(views, params))
+        return _Choices(kernels.plan(self._rule, requested, views, grad_views, l1=l1,
+                                     state_dtype=group.get("state_dtype"), others=others,
+                                     rounding=group.get("rounding", "nearest")), plain)
 
     def _state_tensors(self, p):
         return [t for key, t in self.state.get(p, {}).items() if key != "step" and torch.is_tensor(t)]
@@ -244,14 +262,6 @@ class _Base(torch.optim.Optimizer):
         for group, params, grads, choices in work:
             self._update_group(group, params, grads, choices)
         return loss
-
-    @staticmethod
-    def _split(choices):
-        """``{kernel name: [indices]}`` in plan order."""
-        out = {}
-        for i, choice in enumerate(choices):
-            out.setdefault(choice.kernel, []).append(i)
-        return out
 
     def explain(self):
         """Which kernel updates each tensor, and why: a :class:`Plan` of rows (print it for a table).
@@ -366,7 +376,7 @@ class SGD(_Base):
         if group.get("rounding") == "stochastic":  # the random stream is keyed by a step count
             counts = [self.state[p].setdefault("step", torch.tensor(0.0)) for p in params]
             torch._foreach_add_(counts, 1)
-        for name, idx in self._split(choices).items():
+        for name, idx in choices.split.items():
             ps = [params[i] for i in idx]
             bufs = [self.state[p].get("momentum_buffer") if momentum else None for p in ps]
             sparse = name == "reference" and any(grads[i].is_sparse for i in idx)
@@ -494,7 +504,7 @@ class Adam(_Base):
         return self._rounding_state(p, group, state)
 
     def _update_group(self, group, params, grads, choices):
-        split = self._split(choices)
+        split = choices.split
         grad_scale, found_inf = self._amp()
         if found_inf is not None and set(split) != {"fused"}:  # only torch's fused kernel reads them
             if found_inf.item():
@@ -504,7 +514,7 @@ class Adam(_Base):
         states = [self.state[p] for p in params]
         if not all("step" in s for s in states):  # new state: check once what dtypes can hold
             self._check_precision(group, params, choices)
-        self._init_group(group, params, [kernels.KERNELS[c.kernel].step_on_device for c in choices], states)
+        self._init_group(group, params, choices.step_on_device, states)
         steps = [s["step"] for s in states]
         torch._foreach_add_(steps, 1)
         beta1, beta2 = group["betas"]
@@ -514,9 +524,10 @@ class Adam(_Base):
             lr, terms = self._scalars(group, device_lr)
             h = AdamScalars(lr, beta1, beta2, group["eps"], *terms, amsgrad, group["maximize"])
             pick = [states[i] for i in idx]
-            lists = ([_kernel_view(params[i]) for i in idx], [_kernel_view(grads[i]) for i in idx],
-                     [_kernel_view(s["exp_avg"]) for s in pick], [_kernel_view(s["exp_avg_sq"]) for s in pick],
-                     [_kernel_view(s["max_exp_avg_sq"]) for s in pick] if amsgrad else [],
+            plain = choices.plain
+            lists = (_views([params[i] for i in idx], plain), _views([grads[i] for i in idx], plain),
+                     _views([s["exp_avg"] for s in pick], plain), _views([s["exp_avg_sq"] for s in pick], plain),
+                     _views([s["max_exp_avg_sq"] for s in pick], plain) if amsgrad else [],
                      [s["step"] for s in pick])
             extra = dict(grad_scale=grad_scale, found_inf=found_inf) if name == "fused" else {}
             if "stochastic" in kernels.KERNELS[name].roundings:
