@@ -155,8 +155,10 @@ def test_plan_routes_special_rounding_to_kernels_that_offer_it():
     p = torch.zeros(4, dtype=torch.bfloat16, requires_grad=True)
     rows = ak.AdamW([p], rounding="kahan").explain()
     assert rows[0]["impl"] == "reference" and "rounding='kahan'" in rows[0]["reason"]
+    assert rows[0]["rounding"] == "kahan"
     f32 = torch.zeros(4, requires_grad=True)  # rounding leaves fp32 params to the default kernel
-    assert ak.AdamW([f32], rounding="kahan").explain()[0]["impl"] == ak.AdamW([f32]).explain()[0]["impl"]
+    f32_row = ak.AdamW([f32], rounding="kahan").explain()[0]
+    assert f32_row["impl"] == ak.AdamW([f32]).explain()[0]["impl"] and f32_row["rounding"] == "nearest"
     with pytest.raises(ValueError, match="rounding='stochastic'"):
         ak.AdamW([p], rounding="stochastic", impl="fused").explain()
     with pytest.raises(ValueError, match="rounding"):

@@ -101,7 +101,7 @@ def _rounding_defaults(rounding, rounding_seed):
 class Plan(list):
     """Rows of :meth:`explain`: which kernel updates each tensor, and why."""
 
-    COLUMNS = ("group", "param", "shape", "dtype", "device", "impl", "step_device", "reason")
+    COLUMNS = ("group", "param", "shape", "dtype", "device", "impl", "step_device", "rounding", "reason")
 
     def __str__(self):
         rows = [self.COLUMNS] + [tuple(str(r[c]) for c in self.COLUMNS) for r in self]
@@ -267,23 +267,26 @@ class _Base(torch.optim.Optimizer):
         """Which kernel updates each tensor, and why: a :class:`Plan` of rows (print it for a table).
 
         Tensors without a gradient yet are planned as if their gradient had their layout.
+        ``rounding`` is how results reach the param: the group's mode for bf16/fp16 params,
+        ``nearest`` for wider ones (whose arithmetic is already in their dtype).
 
         >>> import torch, adamkit.torch as ak
         >>> print(ak.AdamW([torch.zeros(3, 2)], decay="l1").explain())  # doctest: +ELLIPSIS
-        group  param  shape   dtype          device  impl  step_device  reason
-        0      0      (3, 2)  torch.float32  cpu     cpu   cpu          the C kernel: one pass, ...
+        group  param  shape   dtype          device  impl  step_device  rounding  reason
+        0      0      (3, 2)  torch.float32  cpu     cpu   cpu          nearest   the C kernel: one pass, ...
         """
         rows, index = Plan(), 0
         for g_index, group in enumerate(self.param_groups):
             params = group["params"]
             grads = [p.grad if p.grad is not None else p for p in params]
+            mode = group.get("rounding", "nearest")
             for p, choice in zip(params, self._plan(group, params, grads)):
                 kernel = kernels.KERNELS[choice.kernel]
                 on_device = kernel.step_on_device or group.get("capturable")
                 rows.append(dict(group=g_index, param=index, shape=tuple(p.shape), dtype=p.dtype,
                                  device=kernels.device_type(p), impl=choice.kernel,
                                  step_device=kernels.device_type(p) if on_device else "cpu",
-                                 reason=choice.reason))
+                                 rounding=mode if rnd.applies(mode, p.dtype) else "nearest", reason=choice.reason))
                 index += 1
         return rows
 
