@@ -26,6 +26,29 @@ def test_stochastic_rounding_is_unbiased(dtype):
     assert ((rounded.mean(0) - x).abs() <= 5 * sigma + 1e-12).all()
 
 
+def test_the_stream_is_the_documented_hash():
+    """Tensor arithmetic (int64 holding uint32) against the hash written out on Python integers."""
+    def mix32(x):
+        x ^= x >> 16
+        x = x * 0x7FEB352D % 2**32
+        x ^= x >> 15
+        x = x * 0x846CA68B % 2**32
+        return x ^ (x >> 16)
+
+    seed, key, step = 2**64 - 3, 5, 123
+    k = mix32(seed % 2**32)
+    for word in (seed >> 32, key, step):
+        k = mix32(k ^ word)
+    assert rnd.tensor_key(seed, key, step) == k
+    draws = rnd.bits(k, 5000, "cpu")
+    assert draws.tolist() == [mix32((i * 0x9E3779B9 + k) % 2**32) for i in range(5000)]
+    x = torch.randn(5000)
+    raw = x.view(torch.int32).tolist()
+    want = [((r % 2**32 + (d >> 16)) >> 16) for r, d in zip(raw, draws.tolist())]
+    got = rnd.stochastic(x, torch.bfloat16, k).view(torch.int16).tolist()
+    assert [g % 2**16 for g in got] == want
+
+
 def _run(mode, dtype=torch.bfloat16, impl="reference", seed=1, steps=20, lr=1e-3, cls=ak.AdamW, **kwargs):
     gen = torch.Generator().manual_seed(3)
     p = torch.randn(500, generator=gen).to(dtype).requires_grad_()
