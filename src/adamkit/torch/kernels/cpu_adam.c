@@ -191,7 +191,7 @@ ALL_TILE_FNS(portable)
 #if defined(__x86_64__) && (defined(__clang__) || __GNUC__ >= 10)
 #include <immintrin.h>
 #define NATIVE_BF16 1
-#define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
 
 AVX512_BF16 static inline __m512 load_bf16(const uint16_t *x, __mmask16 k) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, x)), 16));
@@ -201,24 +201,32 @@ AVX512_BF16 static inline __m512 load_as(int bf16, void *base, int64_t i, __mmas
     return bf16 ? load_bf16((const uint16_t *)base + i, k) : _mm512_maskz_loadu_ps(k, (const float *)base + i);
 }
 
-/* Nearest even by the CPU's conversion instruction: NaN kept a quiet NaN as in bf16_nearest();
- * unlike it, fp32 subnormals (below 1.2e-38) are flushed to zero. */
-AVX512_BF16 static inline void store_as(int bf16, void *base, int64_t i, __mmask16 k, __m512 f) {
-    if (bf16)
-        _mm256_mask_storeu_epi16((uint16_t *)base + i, k, (__m256i)_mm512_cvtneps_pbh(f));
-    else
-        _mm512_mask_storeu_ps((float *)base + i, k, f);
-}
-
-/* bf16_nearest() on 16 lanes, exactly (subnormals too): Kahan's compensation must be the
- * reference's to the bit. */
-AVX512_BF16 static inline __m512i nearest16(__m512 f) {
+/* bf16_nearest() on 16 lanes by integer arithmetic. */
+AVX512_BF16 static inline __m256i nearest16_by_hand(__m512 f) {
     const __m512i u = _mm512_castps_si512(f), one = _mm512_set1_epi32(1);
     __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)),
                                  _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
     r = _mm512_srli_epi32(r, 16);
     __mmask16 nan = _mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q);
-    return _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+    return _mm512_cvtepi32_epi16(r);
+}
+
+/* bf16_nearest() on 16 lanes, bit for bit, as Kahan's compensation needs: the CPU's conversion
+ * instruction, and by hand for the rare vector with an fp32 subnormal, which it flushes to zero. */
+AVX512_BF16 static inline __m256i nearest16(__m512 f) {
+    if (__builtin_expect(_mm512_fpclass_ps_mask(f, 0x20) != 0, 0)) return nearest16_by_hand(f); /* 0x20: subnormal */
+    return (__m256i)_mm512_cvtneps_pbh(f);
+}
+
+/* Nearest even by the CPU's conversion instruction alone: NaN kept a quiet NaN as in
+ * bf16_nearest(); unlike it, fp32 subnormals (below 1.2e-38) are flushed to zero (checking for
+ * them costs round-to-nearest steps some 15%). */
+AVX512_BF16 static inline void store_as(int bf16, void *base, int64_t i, __mmask16 k, __m512 f) {
+    if (bf16)
+        _mm256_mask_storeu_epi16((uint16_t *)base + i, k, (__m256i)_mm512_cvtneps_pbh(f));
+    else
+        _mm512_mask_storeu_ps((float *)base + i, k, f);
 }
 
 AVX512_BF16 static inline __m512i mix32_16(__m512i x) {
@@ -229,40 +237,39 @@ AVX512_BF16 static inline __m512i mix32_16(__m512i x) {
     return _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
 }
 
-/* bf16_stochastic() on elements first .. first + 15 of a tensor with key `key`. */
-AVX512_BF16 static inline __m512i stochastic16(__m512 f, uint32_t key, int64_t first) {
-    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    __m512i index = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)first), lanes);
-    __m512i draw = mix32_16(_mm512_add_epi32(_mm512_mullo_epi32(index, _mm512_set1_epi32((int)WEYL)),
-                                             _mm512_set1_epi32((int)key)));
+/* bf16_stochastic() on elements first .. first + 15 of a tensor with key `key`: lane j draws
+ * mix32(first * WEYL + key + j * WEYL). */
+AVX512_BF16 static inline __m256i stochastic16(__m512 f, uint32_t key, int64_t first) {
+    const __m512i lanes = _mm512_setr_epi32(0, (int)WEYL, (int)(2 * WEYL), (int)(3 * WEYL), (int)(4 * WEYL),
+                                            (int)(5 * WEYL), (int)(6 * WEYL), (int)(7 * WEYL), (int)(8 * WEYL),
+                                            (int)(9 * WEYL), (int)(10 * WEYL), (int)(11 * WEYL), (int)(12 * WEYL),
+                                            (int)(13 * WEYL), (int)(14 * WEYL), (int)(15 * WEYL));
+    __m512i draw = mix32_16(_mm512_add_epi32(_mm512_set1_epi32((int)((uint32_t)first * WEYL + key)), lanes));
     const __m512i u = _mm512_castps_si512(f);
     __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_srli_epi32(draw, 16)), 16);
     __mmask16 nan = _mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q);
-    return _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
-}
-
-/* The 16-bit values of 16 lanes (each < 2^16) to memory. */
-AVX512_BF16 static inline void store16(uint16_t *x, __mmask16 k, __m512i r) {
-    _mm256_mask_storeu_epi16(x, k, _mm512_cvtepi32_epi16(r));
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+    return _mm512_cvtepi32_epi16(r);
 }
 
 /* The bf16 param's new value `f`, by `mode`. */
 AVX512_BF16 static inline void store_param(int mode, uint16_t *p, uint16_t *comp, int64_t i, __mmask16 k,
                                            __m512 f, uint32_t key) {
     if (mode == KAHAN) {
-        __m512i r = nearest16(f);
-        store16(p + i, k, r);
-        __m512 rest = _mm512_sub_ps(f, _mm512_castsi512_ps(_mm512_slli_epi32(r, 16)));
-        store16(comp + i, k, nearest16(rest));
+        __m256i r = nearest16(f);
+        _mm256_mask_storeu_epi16(p + i, k, r);
+        __m512 rest = _mm512_sub_ps(f, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(r), 16)));
+        _mm256_mask_storeu_epi16(comp + i, k, nearest16(rest));
     } else if (mode == STOCHASTIC) {
-        store16(p + i, k, stochastic16(f, key, i));
+        _mm256_mask_storeu_epi16(p + i, k, stochastic16(f, key, i));
     } else {
         store_as(1, p, i, k, f);
     }
 }
 
 /* tile_portable()'s update, 16 elements a time straight from and to memory, the same operations
- * in the same order (so the same fp32 results and, but for nearest's subnormals, the same bits). */
+ * in the same order: the same fp32 results, rounded to the same bits (but for round to
+ * nearest's subnormals, see store_as). */
 AVX512_BF16 static inline __attribute__((always_inline)) void tile_avx512(const tensors *t, int64_t k, int64_t s,
                                                                           int64_t n, const hyper *h, int pb,
                                                                           int sb, int mode) {
@@ -323,6 +330,7 @@ int native_bf16(int want) {
 #ifdef NATIVE_BF16
     __builtin_cpu_init();
     use_native_bf16 = want && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq") &&
                       __builtin_cpu_supports("avx512vl");
 #endif
     return use_native_bf16;
