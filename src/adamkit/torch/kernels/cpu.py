@@ -140,22 +140,19 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, roundi
     mode = rounding.mode if rounding is not None else "nearest"
     buckets = {}
     for i, (p, m) in enumerate(zip(params, exp_avgs)):
+        if p.dtype not in _KERNEL_DTYPES or m.dtype not in _KERNEL_DTYPES:  # before any tensor changes
+            raise TypeError(f"the C kernel takes float32 or bfloat16 params and states, not {p.dtype} with "
+                            f"{m.dtype} states")
         how = mode if p.dtype == torch.bfloat16 else "nearest"  # fp32 params round exactly enough
         if how == "kahan" and rounding.comps[i] is None:
             how = "nearest"  # no compensation buffer: the reference kernel rounds it to nearest too
         buckets.setdefault((p.dtype, m.dtype, how), []).append(i)
     for (p_dtype, s_dtype, how), idx in buckets.items():
-        if p_dtype not in _KERNEL_DTYPES or s_dtype not in _KERNEL_DTYPES:
-            raise TypeError(f"the C kernel takes float32 or bfloat16 params and states, not {p_dtype} with "
-                            f"{s_dtype} states")
-        def pick(ts, idx=idx):
-            return [ts[i] for i in idx]
-
-        comps = pick(rounding.comps) if how == "kahan" else None
+        lists = [[ts[i] for i in idx] if ts is not None else None
+                 for ts in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs if h.amsgrad else None, steps,
+                            rounding.comps if how == "kahan" else None)]
         keys = [rounding.key(i) for i in idx] if how == "stochastic" else None
-        _adam(pick(params), pick(grads), pick(exp_avgs), pick(exp_avg_sqs),
-              pick(max_exp_avg_sqs) if h.amsgrad else None, pick(steps), comps, keys, h,
-              p_dtype == torch.bfloat16, s_dtype == torch.bfloat16, ROUNDING_CODES[how])
+        _adam(*lists, keys, h, p_dtype == torch.bfloat16, s_dtype == torch.bfloat16, ROUNDING_CODES[how])
 
 
 def _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, comps, keys, h, p_bf16, s_bf16, mode):
