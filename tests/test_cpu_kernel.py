@@ -19,7 +19,8 @@ import pytest
 import torch
 
 import adamkit.torch as ak
-from adamkit.torch.kernels import cpu, rounding as rnd
+from adamkit.torch.kernels import cpu
+from adamkit.torch.kernels import rounding as rnd
 from tolerances import assert_close
 from torch_configs import DECAYS
 

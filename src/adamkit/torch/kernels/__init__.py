@@ -259,7 +259,8 @@ def plan(rule, impl, params, grads, *, l1=False, state_dtype=None, others=None, 
         kernel = KERNELS[choice.kernel]
         if rounding != "nearest" and dtype in (torch.float16, torch.bfloat16) and rounding not in kernel.roundings:
             c = KERNELS["cpu"]
-            if rule == "adam" and impl == "fused" and dev == "cpu" and dtype in c.dtypes and rounding in c.roundings and c.available():
+            fused_on_cpu = rule == "adam" and impl == "fused" and dev == "cpu"
+            if fused_on_cpu and dtype in c.dtypes and rounding in c.roundings and c.available():
                 choice = Choice("cpu", f"rounding={rounding!r}: torch's fused kernel rounds to nearest only; the "
                                        "C kernel is fused too (one pass) and rounds as asked")
             elif choice.reason == "requested":
