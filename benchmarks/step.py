@@ -2,6 +2,7 @@
 
     python benchmarks/step.py                       # GPT-2-small shapes, fp32, every decay mode
     python benchmarks/step.py --dtype bf16 --decays decoupled,l1 --rounds 7
+    python benchmarks/step.py --dtype bf16 --decays decoupled --variants   # + rounding modes, state dtypes
 
 Every round times each contender beside torch's fused AdamW (the reference) and a floor
 pass, in an order that rotates from round to round, so that load drifting on a shared
@@ -16,7 +17,12 @@ threads' time the process got (CPU seconds / wall seconds / threads): below 1 me
 jobs took cores from it. Contenders: torch.optim.AdamW foreach / fused, adamkit's
 implementations (``cpu``: its C kernel), the NumPy backend, and DeepSpeed's CPUAdam,
 optimi, bitsandbytes and torchao when installed; rows that cannot run on the device or
-dtype are left out.
+dtype are left out. ``--variants`` adds, for the C kernel, each ``rounding=`` mode of bf16
+params and each state dtype (bf16 params with fp32 moments, fp32 params with bf16 moments).
+
+``GB/s`` is each row's own traffic: params and grads read, params written, and every state
+tensor (Kahan's ``kahan_comp`` included) read and written; ``state B/param`` the optimizer
+state it keeps. ``/floor`` compares with the plain AdamW floor, whatever the row moves.
 """
 
 import argparse
@@ -101,7 +107,7 @@ class NumpyStep:
         self.opt.step(self.grads)
 
 
-def contenders(device, dtype, decay):
+def contenders(device, dtype, decay, variants=False):
     """(name, factory) pairs for one decay mode; factories build an optimizer over a param list."""
     wd, cpu = 0.1, device.type == "cpu"
     out = []
@@ -128,7 +134,27 @@ def contenders(device, dtype, decay):
                                                               impl=impl)) for impl in ours]
     if cpu and dtype in (torch.float32, torch.float64):
         out.append(("adamkit.numpy", lambda ps: NumpyStep(ps, lr=1e-3, weight_decay=wd, decay=decay)))
+    if variants and cpu:
+        out += [(f"adamkit cpu {label}", lambda ps, kw=kw: ak.AdamW(ps, lr=1e-3, weight_decay=wd, decay=decay,
+                                                                   impl="cpu", **kw))
+                for label, kw in cpu_variants(dtype)]
     return out
+
+
+def cpu_variants(dtype):
+    """(label, options) of the C kernel's rounding modes and state dtypes for params of ``dtype``."""
+    if dtype == torch.float32:
+        return [("bf16-state", dict(state_dtype=torch.bfloat16))]
+    if dtype != torch.bfloat16:
+        return []
+    out = [(mode, dict(rounding=mode)) for mode in ("kahan", "stochastic")]
+    return out + [(f"fp32-state {mode}".replace(" nearest", ""), dict(rounding=mode, state_dtype=torch.float32))
+                  for mode in ("nearest", "kahan", "stochastic")]
+
+
+def traffic(params, opt):
+    """Bytes one step moves: params and grads read, params written, each state tensor read and written."""
+    return sum(3 * p.numel() * p.element_size() for p in params) + 2 * state_bytes(opt)
 
 
 def state_bytes(opt):
@@ -165,6 +191,8 @@ def main():
     parser.add_argument("--decays", default="decoupled,independent,l2,l1")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch and the OpenMP kernels (default: torch's own choice)")
+    parser.add_argument("--variants", action="store_true",
+                        help="also time the C kernel's rounding modes and state dtypes (CPU)")
     parser.add_argument("--skip", default="adamkit reference,torch for-loop",
                         help="comma-separated names to skip (the slow loops by default)")
     args = parser.parse_args()
@@ -175,19 +203,18 @@ def main():
     timer = Timer(device)
     shapes = MODELS[args.model]
     n = sum(torch.Size(s).numel() for s in shapes)
-    per_param = 7 * torch.finfo(dtype).bits // 8  # read p, g, m, v; write p, m, v
     print(f"{args.model}: {n / 1e6:.1f}M params in {len(shapes)} tensors, {args.dtype}; {machine(device)}; "
           f"torch {torch.__version__}")
     print(f"at start: {load()}")
     skip = set(filter(None, args.skip.split(",")))
     entries = [(decay, label, factory) for decay in args.decays.split(",")
-               for label, factory in contenders(device, dtype, decay) if label not in skip]
+               for label, factory in contenders(device, dtype, decay, args.variants) if label not in skip]
     params = make_params(shapes, dtype, device)  # shared: only the optimizer states differ
     reference = torch.optim.AdamW(params, weight_decay=0.1, fused=True)
     reference.step()  # its state, kept for the whole run
     floor = floor_pass(n, dtype, device)
     samples = {("", "floor"): []}  # (decay, label) -> list of (seconds, share, seconds / reference, seconds / floor)
-    state = {}
+    state, moved = {}, {("", "floor"): 7 * n * torch.finfo(dtype).bits // 8}  # read p, g, m, v; write p, m, v
     for r in range(args.rounds):
         for decay, label, factory in entries:
             opt = factory(params)
@@ -203,18 +230,19 @@ def main():
             samples.setdefault(("", "floor"), []).append(timed["floor"] + (timed["floor"][0] / timed["reference"][0],
                                                                             1.0))
             state[(decay, label)] = state_bytes(opt) / n
+            moved[(decay, label)] = traffic(params, opt)
             del opt
             gc.collect()
     print(f"at end:   {load()}")
     print(f"median over {args.rounds} rounds of {args.steps} steps each; ratios taken within each round\n")
     cpu_share = "" if timer.cuda else f" {'CPU share':>9}"
-    print(f"{'decay':12} {'implementation':22} {'ms/step':>9} {'GB/s':>7} {'/torch fused':>12} "
+    print(f"{'decay':12} {'implementation':34} {'ms/step':>9} {'GB/s':>7} {'/torch fused':>12} "
           f"{'/floor':>7}{cpu_share} {'state B/param':>13}")
     for (decay, label), rows in samples.items():
         seconds, share, to_reference, to_floor = (statistics.median(column) for column in zip(*rows))
         share = "" if timer.cuda else f" {share:9.2f}"
         state_column = f"{state[(decay, label)]:13.1f}" if label != "floor" else f"{'':>13}"
-        print(f"{decay:12} {label:22} {seconds * 1e3:9.2f} {n * per_param / seconds / 1e9:7.1f} "
+        print(f"{decay:12} {label:34} {seconds * 1e3:9.2f} {moved[(decay, label)] / seconds / 1e9:7.1f} "
               f"{to_reference:12.2f} {to_floor:7.2f}{share} {state_column}")
 
 

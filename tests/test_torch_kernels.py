@@ -1,4 +1,5 @@
 """Fast kernels (fused, cpu, triton) against the reference kernel, on params and state, many steps.
+The C kernel's own cases (rounding modes, state dtypes, its two bf16 paths): test_cpu_kernel.py.
 
 Without a GPU the Triton kernel runs in Triton's interpreter (see conftest.py).
 """
@@ -94,53 +95,7 @@ def test_half_params_match_reference_each_step(impl, decay, dtype):
     _resynced_run(fast, opt_f, ref, opt_r, dtype, 15, seed=2)
 
 
-@pytest.mark.parametrize("decay,amsgrad,maximize", list(itertools.product(DECAYS, [False, True], [False, True])))
-@pytest.mark.parametrize("native", [True, False], ids=["native-bf16", "portable-bf16"])
-def test_cpu_kernel_bf16_every_mode_with_either_rounding(decay, amsgrad, maximize, native):
-    from adamkit.torch.kernels import cpu
-
-    if native and not cpu.native_bf16(True):
-        pytest.skip("this CPU has no bf16 conversion instruction")
-    try:
-        cpu.native_bf16(native)
-        fast, opt_f, ref, opt_r = _pair(torch.bfloat16, "cpu", lr=1e-2, weight_decay=0.1, decay=decay,
-                                        amsgrad=amsgrad, maximize=maximize)
-        _resynced_run(fast, opt_f, ref, opt_r, torch.bfloat16, 8, seed=9)
-    finally:
-        cpu.native_bf16(True)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
-def test_cpu_kernel_on_a_step_large_enough_for_its_threads(dtype):
-    """Past 2**20 elements a step runs on every OpenMP thread, the tiles of each tensor shared out."""
-    fast, opt_f, ref, opt_r = _pair(dtype, "cpu", shapes=[(1 << 20) + 37, (5000,), (3,)], lr=1e-2,
-                                    weight_decay=0.1, decay="l1", amsgrad=True, maximize=True)
-    _resynced_run(fast, opt_f, ref, opt_r, dtype, 3, seed=12)
-
-
-def test_cpu_kernel_native_bf16_rounding_equals_the_portable_one():
-    """Bit for bit on normal values (the instruction flushes subnormals; these have none)."""
-    from adamkit.torch.kernels import cpu
-
-    if not cpu.native_bf16(True):
-        pytest.skip("this CPU has no bf16 conversion instruction")
-    results = []
-    try:
-        for native in (True, False):
-            cpu.native_bf16(native)
-            fast, opt_f, _, _ = _pair(torch.bfloat16, "cpu", seed=10, lr=1e-2, weight_decay=0.1, decay="l1",
-                                      amsgrad=True)
-            _grads(fast, fast, torch.Generator().manual_seed(11))
-            for _ in range(3):
-                opt_f.step()
-            results.append([t.detach().clone() for t in fast] +
-                           [opt_f.state[p][k].clone() for p in fast for k in ("exp_avg", "exp_avg_sq")])
-    finally:
-        cpu.native_bf16(True)
-    assert all(torch.equal(a, b) for a, b in zip(*results))
-
-
-@pytest.mark.parametrize("impl", ["triton", "reference"])
+@pytest.mark.parametrize("impl", ["triton", "reference", "cpu"])
 def test_bf16_params_with_fp32_state(impl):
     fast, opt_f, ref, opt_r = _pair(torch.bfloat16, impl, lr=1e-2, state_dtype=torch.float32)
     _resynced_run(fast, opt_f, ref, opt_r, torch.bfloat16, 10, seed=3)
@@ -211,20 +166,3 @@ def test_triton_on_cpu_without_interpreter_is_a_clear_error_before_any_change(mo
     with pytest.raises(ValueError, match="cuda"):
         opt.step()
     assert (a == 0).all() and (b == 0).all() and not opt.state
-
-
-def test_auto_picks_the_c_kernel_on_cpu():
-    rows = ak.AdamW([torch.zeros(1, requires_grad=True)]).explain()
-    assert [r["impl"] for r in rows] == ["cpu"]
-
-
-@pytest.mark.parametrize("decay", DECAYS)
-def test_c_kernel_is_built_here_and_its_fallback_is_correct(monkeypatch, decay):
-    from adamkit.torch.kernels import cpu
-
-    assert cpu.load() is not None  # so the cpu cases above ran the C kernel
-    monkeypatch.setattr(cpu, "load", lambda: None)  # a machine without a C compiler
-    fast, opt_f, ref, opt_r = _pair(torch.float32, "auto", lr=1e-2, weight_decay=0.1, decay=decay,
-                                    maximize=True, amsgrad=True)
-    assert {r["impl"] for r in opt_f.explain()} == {"fused"}
-    _resynced_run(fast, opt_f, ref, opt_r, torch.float32, 10, seed=8)

@@ -115,9 +115,9 @@ KERNELS = {k.name: k for k in (
     Kernel("fused", "torch's fused Adam/AdamW kernel, every decay mode mapped onto it",
            frozenset({"cpu", "cuda", "mps", "xpu"}), FLOATS, flat=True, step_on_device=True,
            state_dtype=False, sgd=False),
-    Kernel("cpu", "adamkit's single-pass OpenMP C kernel, one thread synchronisation per step",
+    Kernel("cpu", "adamkit's single-pass OpenMP C kernel, one thread synchronisation per step, fp32 math",
            frozenset({"cpu"}), frozenset({torch.float32, torch.bfloat16}), flat=True, step_on_device=False,
-           state_dtype=False, sgd=False),
+           state_dtype=True, sgd=False, roundings=frozenset({"nearest", "kahan", "stochastic"})),
     Kernel("triton", "one Triton launch per (device, dtype), fp32 math, lr and step on the device",
            frozenset({"cuda"}), FLOATS, flat=True, step_on_device=True, state_dtype=True, sgd=False,
            roundings=frozenset({"nearest", "kahan", "stochastic"})),
@@ -154,8 +154,9 @@ def requested(impl, *, foreach=None, fused=None, differentiable=False):
     return "auto"
 
 
-def _auto_adam(dev, dtype, *, l1, own_state_dtype):
+def _auto_adam(dev, dtype, *, l1, state_dtype=None, rounding="nearest"):
     """torch's fused kernels where they apply; the measured exceptions otherwise."""
+    own_state_dtype = state_dtype is not None and state_dtype != dtype
     triton = KERNELS["triton"]
     if dev == "cuda":
         # Triton stays opt-in until a GPU run in benchmarks/RESULTS.md shows it correct and faster.
@@ -166,14 +167,22 @@ def _auto_adam(dev, dtype, *, l1, own_state_dtype):
             return (Choice("triton", "torch's fused Adam has no L1 term: Triton adds it in one pass")
                     if triton.available() else Choice("foreach", "torch's fused Adam has no L1 term"))
         return Choice("fused", "torch's fused CUDA kernel")
-    if own_state_dtype:
-        return Choice("reference", "state_dtype differs from the param's: only the reference keeps it here")
     if dev == "cpu":
-        if dtype in KERNELS["cpu"].dtypes and KERNELS["cpu"].available():
+        c = KERNELS["cpu"]
+        if dtype in c.dtypes and (state_dtype or dtype) in c.dtypes and c.available():
+            if rounding != "nearest" and dtype == torch.bfloat16:
+                return Choice("cpu", f"rounding={rounding!r} for {dtype} params: the C kernel rounds in its one "
+                                     "pass (torch's fused kernel rounds to nearest only)")
+            if own_state_dtype:
+                return Choice("cpu", f"state_dtype={state_dtype} differs from the param's: the C kernel keeps "
+                                     "it in its one pass (torch's fused kernel cannot)")
             # benchmarks/RESULTS.md, 2026-11-24: at least as fast as torch's fused kernel in every mode.
             return Choice("cpu", "the C kernel: one pass, one thread synchronisation per step, "
                                  "measured at least as fast as torch's fused CPU kernel"
                                  + (" (which has no L1 term)" if l1 else ""))
+    if own_state_dtype:
+        return Choice("reference", "state_dtype differs from the param's: only the reference keeps it here")
+    if dev == "cpu":
         return Choice("fused", "torch's fused CPU kernel")
     if KERNELS["fused"].runs_on(dev):
         return Choice("fused", f"torch's fused {dev} kernel")
@@ -228,7 +237,7 @@ def plan(rule, impl, params, grads, *, l1=False, state_dtype=None, others=None, 
             choices.append(Choice(_first("sparse"), "sparse gradient"))
             continue
         if impl == "auto":
-            choice = _auto_adam(dev, dtype, l1=l1, own_state_dtype=own_state_dtype) if rule == "adam" \
+            choice = _auto_adam(dev, dtype, l1=l1, state_dtype=state_dtype, rounding=rounding) if rule == "adam" \
                 else _auto_sgd(dev, dtype)
         else:
             kernel = KERNELS[impl]
@@ -240,9 +249,9 @@ def plan(rule, impl, params, grads, *, l1=False, state_dtype=None, others=None, 
                     _refuse(kernel, i, p, f"it runs on {', '.join(sorted(kernel.devices))} tensors{hint}")
                 if dtype not in kernel.dtypes:
                     _refuse(kernel, i, p, f"it takes {sorted(str(d) for d in kernel.dtypes)}")
-                if own_state_dtype and not kernel.state_dtype:
-                    raise ValueError(f"impl={impl!r} keeps states in the param dtype; state_dtype={state_dtype} "
-                                     "needs impl='auto', 'triton' or 'reference'")
+                if own_state_dtype and not (kernel.state_dtype and state_dtype in kernel.dtypes):
+                    raise ValueError(f"impl={impl!r} cannot keep state_dtype={state_dtype} for {dtype} params; "
+                                     "use impl='auto' or 'reference' (or 'cpu' or 'triton' where they take it)")
                 if not kernel.available():
                     raise ValueError(f"impl={impl!r} is not available here: "
                                      + ("pip install adamkit[triton]" if impl == "triton" else
@@ -250,11 +259,17 @@ def plan(rule, impl, params, grads, *, l1=False, state_dtype=None, others=None, 
                 choice = Choice(impl, "requested")
         kernel = KERNELS[choice.kernel]
         if rounding != "nearest" and dtype in (torch.float16, torch.bfloat16) and rounding not in kernel.roundings:
-            if choice.reason == "requested":
+            c = KERNELS["cpu"]
+            fused_on_cpu = rule == "adam" and impl == "fused" and dev == "cpu"
+            if fused_on_cpu and dtype in c.dtypes and rounding in c.roundings and c.available():
+                choice = Choice("cpu", f"rounding={rounding!r}: torch's fused kernel rounds to nearest only; the "
+                                       "C kernel is fused too (one pass) and rounds as asked")
+            elif choice.reason == "requested":
                 raise ValueError(f"impl={impl!r} rounds half-precision params to nearest only; rounding={rounding!r} "
-                                 "needs impl='auto', 'reference' or 'triton'")
-            use_triton = rule == "adam" and dev == "cuda" and KERNELS["triton"].available()
-            choice = Choice("triton" if use_triton else "reference", f"rounding={rounding!r} for {dtype} params")
+                                 "needs impl='auto', 'reference', 'cpu' (bf16 on the CPU) or 'triton' (CUDA)")
+            else:
+                use_triton = rule == "adam" and dev == "cuda" and KERNELS["triton"].available()
+                choice = Choice("triton" if use_triton else "reference", f"rounding={rounding!r} for {dtype} params")
             kernel = KERNELS[choice.kernel]
         if kernel.flat and not flat_ok(p, [g] + list(others[i] if others else [])):
             choice = Choice("reference", f"{choice.kernel} indexes memory flat; this param, its grad or "

@@ -1,5 +1,6 @@
-"""A single-pass C kernel for float32 and bfloat16 Adam on the CPU (every decay mode, AMSGrad,
-maximize), built with the system's C compiler on first use and cached
+"""A single-pass C kernel for Adam on the CPU (every decay mode, AMSGrad, maximize): float32 or
+bfloat16 params with float32 or bfloat16 moments, bf16 params written back by any of
+:mod:`.rounding`'s modes. Built with the system's C compiler on first use and cached
 (``$XDG_CACHE_HOME/adamkit``). The cached library is keyed by everything the build depends
 on: the source, the flags, the compiler's identity and the CPU's features (``-march=native``
 code from one CPU may not run on another that shares the home directory). ``load()`` returns
@@ -87,50 +88,81 @@ def _library():
     return lib
 
 
+ROUNDING_CODES = {"nearest": 0, "kahan": 1, "stochastic": 2}
+_PTR, _I64, _F32, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
+
+
 @functools.cache
 def load():
-    """``{dtype: compiled function}`` for float32 and bfloat16 (and ``"native_bf16"``, the switch
-    of :func:`native_bf16`), or None if it cannot be built here."""
+    """The compiled library (``adam``, ``round_bf16``, ``native_bf16``), or None if it cannot be built here."""
     lib = _library()
     if lib is None:
         return None
     lib.native_bf16(1)
-    kernels = {torch.float32: lib.adam_f32, torch.bfloat16: lib.adam_bf16, "native_bf16": lib.native_bf16}
-    for fn in (lib.adam_f32, lib.adam_bf16):
-        fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 8 + [ctypes.c_float] * 8 + [ctypes.c_int] * 2
-        fn.restype = None
-    return kernels
+    lib.adam.argtypes = [_I64] + [_PTR] * 10 + [_F32] * 8 + [_INT] * 5
+    lib.adam.restype = None
+    lib.round_bf16.argtypes = [_INT, _PTR, _I64, ctypes.c_uint32, _PTR, _PTR]
+    lib.round_bf16.restype = None
+    return lib
 
 
 def native_bf16(want=True):
     """Update bf16 tensors with the CPU's AVX512-BF16 instructions where it has them (the
-    default; same numbers but for fp32 subnormals, which they flush to zero), or with the
-    portable loop; returns whether the instructions are in use."""
-    return bool(load()["native_bf16"](int(want)))
+    default; same numbers but for fp32 subnormals, which round to nearest flushes to zero), or
+    with the portable loops; returns whether the instructions are in use."""
+    return bool(load().native_bf16(int(want)))
+
+
+def round_bf16(x, mode, key=0):
+    """fp32 ``x`` rounded to bf16 by ``mode`` as the kernel writes a param (on the path in use),
+    ``x`` standing for elements ``0 .. n-1`` of a tensor with stochastic key ``key``; returns
+    ``(rounded, comp)``, ``comp`` the Kahan compensation (None for other modes)."""
+    x = x.detach().float().contiguous().flatten()
+    out = torch.empty(x.shape, dtype=torch.bfloat16)
+    comp = torch.empty_like(out) if mode == "kahan" else None
+    load().round_bf16(ROUNDING_CODES[mode], x.data_ptr(), x.numel(), key & 0xFFFFFFFF, out.data_ptr(),
+                      comp.data_ptr() if comp is not None else None)
+    return out, comp
 
 
 def _array(ctype, values):
     return (ctype * len(values))(*values)
 
 
+_KERNEL_DTYPES = (torch.float32, torch.bfloat16)
+
+
 @torch._disable_dynamo  # a ctypes call: torch.compile runs it outside the graph
-def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):
-    """Update dense float32 and bfloat16 CPU tensors (params, grads and states alike), one call per dtype."""
-    kernels = load()
-    for dtype in (torch.float32, torch.bfloat16):
-        fn = kernels[dtype]
-        mine = [i for i, p in enumerate(params) if p.dtype == dtype]
-        if mine:
-            lists = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps)
-            _adam(fn, *[[ts[i] for i in mine] if ts else ts for ts in lists], h)
+def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, rounding=None):
+    """Update dense CPU tensors: float32 or bfloat16 params (grads alike) with float32 or bfloat16
+    moments; ``rounding`` (a :class:`~adamkit.torch.kernels.Rounding`) says how bf16 params are
+    written. One call per (param dtype, moment dtype, rounding) bucket."""
+    mode = rounding.mode if rounding is not None else "nearest"
+    buckets = {}
+    for i, (p, m) in enumerate(zip(params, exp_avgs)):
+        if p.dtype not in _KERNEL_DTYPES or m.dtype not in _KERNEL_DTYPES:  # before any tensor changes
+            raise TypeError(f"the C kernel takes float32 or bfloat16 params and states, not {p.dtype} with "
+                            f"{m.dtype} states")
+        how = mode if p.dtype == torch.bfloat16 else "nearest"  # fp32 params round exactly enough
+        if how == "kahan" and rounding.comps[i] is None:
+            how = "nearest"  # no compensation buffer: the reference kernel rounds it to nearest too
+        buckets.setdefault((p.dtype, m.dtype, how), []).append(i)
+    for (p_dtype, s_dtype, how), idx in buckets.items():
+        lists = [[ts[i] for i in idx] if ts is not None else None
+                 for ts in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs if h.amsgrad else None, steps,
+                            rounding.comps if how == "kahan" else None)]
+        keys = [rounding.key(i) for i in idx] if how == "stochastic" else None
+        _adam(*lists, keys, h, p_dtype == torch.bfloat16, s_dtype == torch.bfloat16, ROUNDING_CODES[how])
 
 
-def _adam(fn, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h):
+def _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, comps, keys, h, p_bf16, s_bf16, mode):
     lr, beta1, beta2, eps, l2, l1, shrink, amsgrad, maximize = h
     t = [s.item() for s in steps]
-    pointers = [_array(ctypes.c_void_p, [x.data_ptr() for x in ts]) if ts else None
-                for ts in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs if amsgrad else None)]
-    fn(len(params), *pointers, _array(ctypes.c_int64, [p.numel() for p in params]),
-       _array(ctypes.c_float, [lr / (1 - beta1**k) for k in t]),
-       _array(ctypes.c_float, [(1 - beta2**k) ** -0.5 for k in t]),
-       beta1, 1 - beta1, beta2, 1 - beta2, eps, l2, l1, shrink, int(amsgrad), int(maximize))
+    pointers = [_array(_PTR, [x.data_ptr() for x in ts]) if ts is not None else None
+                for ts in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, comps)]
+    load().adam(len(params), *pointers, _array(ctypes.c_uint32, keys) if keys is not None else None,
+                _array(_I64, [p.numel() for p in params]),
+                _array(_F32, [lr / (1 - beta1**k) for k in t]),
+                _array(_F32, [(1 - beta2**k) ** -0.5 for k in t]),
+                beta1, 1 - beta1, beta2, 1 - beta2, eps, l2, l1, shrink, int(amsgrad), int(maximize),
+                int(p_bf16), int(s_bf16), mode)
