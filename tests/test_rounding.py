@@ -177,13 +177,16 @@ def test_checkpoint_loads_into_torch_optim_which_rounds_to_nearest():
 def test_plan_routes_special_rounding_to_kernels_that_offer_it():
     p = torch.zeros(4, dtype=torch.bfloat16, requires_grad=True)
     rows = ak.AdamW([p], rounding="kahan").explain()
-    assert rows[0]["impl"] == "reference" and "rounding='kahan'" in rows[0]["reason"]
+    assert rows[0]["impl"] == "cpu" and "rounding='kahan'" in rows[0]["reason"]
     assert rows[0]["rounding"] == "kahan"
+    fp16 = torch.zeros(4, dtype=torch.float16, requires_grad=True)  # the C kernel takes fp32 and bf16
+    assert ak.AdamW([fp16], rounding="kahan").explain()[0]["impl"] == "reference"
+    assert ak.AdamW([p], rounding="kahan", impl="fused").explain()[0]["impl"] == "cpu"
     f32 = torch.zeros(4, requires_grad=True)  # rounding leaves fp32 params to the default kernel
     f32_row = ak.AdamW([f32], rounding="kahan").explain()[0]
     assert f32_row["impl"] == ak.AdamW([f32]).explain()[0]["impl"] and f32_row["rounding"] == "nearest"
     with pytest.raises(ValueError, match="rounding='stochastic'"):
-        ak.AdamW([p], rounding="stochastic", impl="fused").explain()
+        ak.AdamW([fp16], rounding="stochastic", impl="fused").explain()
     with pytest.raises(ValueError, match="rounding"):
         ak.AdamW([p], rounding="up")
 

@@ -265,8 +265,9 @@ def plan(rule, impl, params, grads, *, l1=False, state_dtype=None, others=None, 
                 choice = Choice("cpu", f"rounding={rounding!r}: torch's fused kernel rounds to nearest only; the "
                                        "C kernel is fused too (one pass) and rounds as asked")
             elif choice.reason == "requested":
-                raise ValueError(f"impl={impl!r} rounds half-precision params to nearest only; rounding={rounding!r} "
-                                 "needs impl='auto', 'reference', 'cpu' (bf16 on the CPU) or 'triton' (CUDA)")
+                raise ValueError(f"impl={impl!r} rounds half-precision params to nearest only; "
+                                 f"rounding={rounding!r} needs impl='auto', 'reference', 'foreach', "
+                                 "'cpu' (bf16 on the CPU) or 'triton' (CUDA)")
             else:
                 use_triton = rule == "adam" and dev == "cuda" and KERNELS["triton"].available()
                 choice = Choice("triton" if use_triton else "reference", f"rounding={rounding!r} for {dtype} params")
