@@ -94,8 +94,9 @@ def main():
         step()
         step()
 
-    print(f"backend {keras.backend.backend()} (keras {keras.__version__}), {platform.processor() or platform.machine()},"
-          f" {os.cpu_count()} cores; {n / 1e6:.1f}M params in {len(shapes)} tensors, {args.dtype}"
+    cpu = platform.processor() or platform.machine()
+    print(f"backend {keras.backend.backend()} (keras {keras.__version__}), {cpu}, {os.cpu_count()} cores;"
+          f" {n / 1e6:.1f}M params in {len(shapes)} tensors, {args.dtype}"
           + (f", rounding={args.rounding}" if extra else ""))
     names = list(steps)
     ratios = []

@@ -395,7 +395,7 @@ def test_torch_multi_tensor_step_equals_the_rule_per_variable(make, dtype):
             opt._backend_update_step = lambda g, v, lr, opt=opt: keras.optimizers.Optimizer._backend_update_step(
                 opt, g, v, lr)
         calls = []
-        opt.update_step = lambda *args, rule=opt.update_step: calls.append(1) or rule(*args)
+        opt.update_step = lambda *args, rule=opt.update_step, calls=calls: calls.append(1) or rule(*args)
         for _ in range(5):
             opt.apply([ops.cast(rng.standard_normal(s).astype("float32"), dtype) for s in SHAPES], variables)
         assert len(calls) == (5 * len(SHAPES) if per_variable else 0)

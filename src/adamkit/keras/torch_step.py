@@ -46,6 +46,15 @@ def _steps(step, choices, params):
     return out
 
 
+def _pick(tensors, idx):
+    return [tensors[j] for j in idx]
+
+
+def _value(slots, i):
+    """The torch tensor of optimizer slot ``i`` (momentum, velocity, ...); None where there are no such slots."""
+    return slots[i].value if slots else None
+
+
 def _run(rule, optimizer, params, grads, states, scalars, keys, comps, step, l1):
     """Plan the tensors and hand each kernel its share (``states``: per tensor, the rule's state tensors)."""
     choices = kernels.plan(rule, "auto", params, grads, l1=l1, others=states, rounding=optimizer.rounding)
@@ -55,17 +64,17 @@ def _run(rule, optimizer, params, grads, states, scalars, keys, comps, step, l1)
         split.setdefault(choice.kernel, []).append(j)
     for name, idx in split.items():
         kernel = kernels.KERNELS[name]
-        pick = lambda ts: [ts[j] for j in idx]  # noqa: E731
         extra = {}
         if "stochastic" in kernel.roundings and optimizer.rounding != "nearest":
-            extra["rounding"] = kernels.Rounding(optimizer.rounding, optimizer.rounding_seed, pick(keys),
-                                                 pick(steps), pick(comps))
+            extra["rounding"] = kernels.Rounding(optimizer.rounding, optimizer.rounding_seed, _pick(keys, idx),
+                                                 _pick(steps, idx), _pick(comps, idx))
+        lists = [[states[j][k] for j in idx] for k in range(len(states[0]))]
         if rule == "adam":
-            m, v, vmax = ([states[j][k] for j in idx] for k in range(3))
-            kernel.module.adam(pick(params), pick(grads), m, v, vmax if optimizer.amsgrad else [], pick(steps),
-                               scalars, **extra)
+            m, v, vmax = lists
+            kernel.module.adam(_pick(params, idx), _pick(grads, idx), m, v, vmax if optimizer.amsgrad else [],
+                               _pick(steps, idx), scalars, **extra)
         else:
-            kernel.module.sgd(pick(params), pick(grads), [states[j][0] for j in idx], scalars, **extra)
+            kernel.module.sgd(_pick(params, idx), _pick(grads, idx), lists[0], scalars, **extra)
 
 
 @torch.no_grad()
@@ -77,21 +86,20 @@ def update(optimizer, grads, variables, learning_rate):
     params = [v.value for v in variables]
     grads = [g.to(p.dtype) for g, p in zip(grads, params)]
     comps = [None if optimizer._kahan_comps[i] is None else optimizer._kahan_comps[i].value for i in index]
-    rule = "sgd" if hasattr(optimizer, "momentum") else "adam"
-    if rule == "adam":
-        vhat = optimizer._velocity_hats if optimizer.amsgrad else [None] * len(optimizer._momentums)
-        states = [[optimizer._momentums[i].value, optimizer._velocities[i].value,
-                   None if vhat[i] is None else vhat[i].value] for i in index]
-        eps = optimizer.epsilon / (1 - optimizer.beta_2**step) ** 0.5 if optimizer.epsilon_hat else optimizer.epsilon
+    if hasattr(optimizer, "momentum"):
+        rule = "sgd"
+        states = [[_value(optimizer._momentums, i)] for i in index]
     else:
-        states = [[optimizer._momentums[i].value if optimizer.momentum else None] for i in index]
+        rule = "adam"
+        states = [[_value(optimizer._momentums, i), _value(optimizer._velocities, i),
+                   _value(optimizer._velocity_hats, i)] for i in index]
+        eps = optimizer.epsilon / (1 - optimizer.beta_2**step) ** 0.5 if optimizer.epsilon_hat else optimizer.epsilon
     for wd, idx in _groups(optimizer, variables).items():
         terms = rules.decay_terms(optimizer.decay_mode, wd, lr, eta)
-        pick = lambda ts: [ts[j] for j in idx]  # noqa: E731
         if rule == "adam":
             scalars = kernels.AdamScalars(lr, optimizer.beta_1, optimizer.beta_2, eps, *terms, optimizer.amsgrad,
                                           False)
         else:
             scalars = kernels.SGDScalars(lr, optimizer.momentum, 0.0, optimizer.nesterov, *terms, False)
-        _run(rule, optimizer, pick(params), pick(grads), pick(states), scalars, pick(index), pick(comps), step,
-             l1=terms.l1 != 0)
+        _run(rule, optimizer, _pick(params, idx), _pick(grads, idx), _pick(states, idx), scalars, _pick(index, idx),
+             _pick(comps, idx), step, l1=terms.l1 != 0)
