@@ -9,12 +9,21 @@ decoupled decay on its own for any ``weight_decay``: here the rule applies it, o
 ``epsilon`` is added after the bias correction of ``sqrt(v)`` (PyTorch's placement), so
 results match :mod:`adamkit.torch`; ``epsilon_hat=True`` gives Keras's placement and the
 results of ``keras.optimizers.Adam``/``AdamW``.
+
+Variables in bfloat16 or float16 (a model built under
+``keras.config.set_dtype_policy("bfloat16")``) are updated in float32 and written back by
+``rounding=``: to nearest, with Kahan compensation, or stochastically (see
+:mod:`adamkit.keras.rounding`). On the torch backend the step runs through adamkit.torch's
+multi-tensor kernels, as Keras's own optimizers run theirs through ``torch._foreach_*``.
 """
+
+import random
 
 import keras
 from keras import ops
 
 from adamkit import _checks, rules
+from adamkit.keras import rounding as rnd
 from adamkit.keras.schedules import check_reference, peak_learning_rate
 
 _ARGS = {
@@ -37,6 +46,13 @@ _ARGS = {
             ``PiecewiseConstantDecay``'s largest value, ...: see
             :mod:`adamkit.keras.schedules`); required for other schedules. A reference below a
             known peak, or a float ``learning_rate`` set above it later, is refused.""",
+    "rounding": """rounding: how the fp32 result reaches a bfloat16 or float16 variable: ``"nearest"``
+            (default), ``"kahan"`` (an optimizer variable ``kahan_comp`` per half-precision variable
+            keeps what rounding drops; it is saved with the optimizer) or ``"stochastic"`` (unbiased,
+            from a counter-based stream: the same seed gives the same result on every backend and in
+            adamkit.torch). Float32 variables are written exactly whatever the mode.
+        rounding_seed: an integer in [0, 2**64) keying the stochastic stream; default drawn from
+            Python's ``random`` (which ``keras.utils.set_random_seed`` seeds) and kept in the config.""",
     "kwargs": """**kwargs: Keras's base optimizer arguments (``clipnorm``, ``clipvalue``,
             ``global_clipnorm``, ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
             ``loss_scale_factor``, ``gradient_accumulation_steps``, ``name``).""",
@@ -87,9 +103,20 @@ def _dense(gradient):
     return ops.convert_to_tensor(gradient, sparse=False)  # JAX's BCOO; a no-op for dense arrays
 
 
+def _rounding_seed(seed):
+    if seed is None:
+        return random.getrandbits(64)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise ValueError(f"Invalid rounding_seed={seed!r}; expected an integer in [0, 2**64) or None")
+    return seed
+
+
 class _Base(keras.optimizers.Optimizer):
-    def __init__(self, learning_rate, weight_decay, decay_mode, decay, reference_learning_rate, **kwargs):
+    def __init__(self, learning_rate, weight_decay, decay_mode, decay, reference_learning_rate, rounding="nearest",
+                 rounding_seed=None, **kwargs):
         decay_mode = _decay_mode(decay_mode, decay)
+        _checks.check_choice(rounding, "rounding", rnd.ROUNDINGS)
+        rounding_seed = _rounding_seed(rounding_seed)
         if weight_decay is not None:
             _checks.check_nonnegative(weight_decay, "weight_decay")
             if decay_mode == "independent" and weight_decay >= 1:
@@ -100,6 +127,7 @@ class _Base(keras.optimizers.Optimizer):
             _checks.check_lr(learning_rate, "learning_rate")
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
         self.decay_mode = decay_mode
+        self.rounding, self.rounding_seed = rounding, rounding_seed
         self._reference_given = reference_learning_rate is not None
         self._reference = None
         if self._reference_given:
@@ -172,12 +200,44 @@ class _Base(keras.optimizers.Optimizer):
         return ops.clip(ops.cast(learning_rate, dtype) / self._reference, 0.0, 1.0)
 
     def _terms(self, variable, lr, learning_rate):
-        eta = self._eta(learning_rate, variable.dtype)
+        eta = self._eta(learning_rate, rnd.math_dtype(variable.dtype))
         return rules.decay_terms(self.decay_mode, self._decay(variable), lr, eta)._asdict()
+
+    def build(self, variables):
+        super().build(variables)
+        self._kahan_comps = [self.add_variable_from_reference(v, "kahan_comp")
+                             if self.rounding == "kahan" and v.dtype in rnd.HALF else None for v in variables]
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        if keras.backend.backend() == "torch":  # one multi-tensor step instead of one eager rule per variable
+            from adamkit.keras import torch_step
+
+            return torch_step.update(self, grads, trainable_variables, learning_rate)
+        return super()._backend_update_step(grads, trainable_variables, learning_rate)
+
+    def _read(self, variable, i):
+        """The variable's value for the math: fp32 for half precision, plus the Kahan compensation."""
+        if variable.dtype not in rnd.HALF:
+            return variable
+        return rnd.read(variable, self._kahan_comps[i])
+
+    def _write(self, variable, i, new):
+        """Store the fp32 (or wider) result ``new`` into ``variable`` by ``rounding``."""
+        dtype = variable.dtype
+        if not rnd.applies(self.rounding, dtype):
+            self.assign(variable, ops.cast(new, dtype))
+        elif self.rounding == "kahan":
+            rounded = ops.cast(new, dtype)
+            self.assign(variable, rounded)
+            self.assign(self._kahan_comps[i], ops.cast(new - ops.cast(rounded, "float32"), dtype))
+        else:
+            key = rnd.tensor_key(self.rounding_seed, i, self.iterations + 1)
+            self.assign(variable, rnd.stochastic(new, dtype, key))
 
     def get_config(self):
         return {**super().get_config(), "decay_mode": self.decay_mode,
-                "reference_learning_rate": self._reference}
+                "reference_learning_rate": self._reference, "rounding": self.rounding,
+                "rounding_seed": self.rounding_seed}
 
 
 @keras.saving.register_keras_serializable(package="adamkit")
@@ -194,13 +254,14 @@ class SGD(_Base):
     no decay, an Embedding's sparse gradient (``tf.IndexedSlices``) stays a sparse update,
     as in Keras's SGD.
     """ + _args("learning_rate", "momentum", "nesterov", "weight_decay", "decay_mode", "decay",
-                "reference_learning_rate", "kwargs")
+                "reference_learning_rate", "rounding", "kwargs")
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, decay_mode=None,
-                 reference_learning_rate=None, decay=None, **kwargs):
+                 reference_learning_rate=None, decay=None, rounding="nearest", rounding_seed=None, **kwargs):
         if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
             raise ValueError(f"`momentum` must be a float between [0, 1]. Received: momentum={momentum!r}")
-        super().__init__(learning_rate, weight_decay, decay_mode, decay, reference_learning_rate, **kwargs)
+        super().__init__(learning_rate, weight_decay, decay_mode, decay, reference_learning_rate, rounding,
+                         rounding_seed, **kwargs)
         self.momentum, self.nesterov = momentum, nesterov
 
     def build(self, variables):
@@ -210,18 +271,20 @@ class SGD(_Base):
         self._momentums = self.add_optimizer_variables(variables, "momentum") if self.momentum else []
 
     def update_step(self, gradient, variable, learning_rate):
-        dtype = variable.dtype
+        dtype = rnd.math_dtype(variable.dtype)
         lr = ops.cast(learning_rate, dtype)
         wd = self._decay(variable)
-        if not self.momentum and not wd:  # p -= lr * g: a sparse gradient stays a sparse update
+        if not self.momentum and not wd and dtype == variable.dtype:  # a sparse gradient stays a sparse update
             self.assign_sub(variable, ops.multiply(ops.cast(gradient, dtype), lr))
             return
-        buf = self._momentums[self._get_variable_index(variable)] if self.momentum else None
-        p, new_buf = rules.sgd(variable, ops.cast(_dense(gradient), dtype), buf, lr=lr, momentum=self.momentum,
+        i = self._get_variable_index(variable)
+        buf = self._momentums[i] if self.momentum else None
+        p, new_buf = rules.sgd(self._read(variable, i), ops.cast(_dense(gradient), dtype),
+                               None if buf is None else ops.cast(buf, dtype), lr=lr, momentum=self.momentum,
                                nesterov=self.nesterov, xp=ops, **self._terms(variable, lr, learning_rate))
         if self.momentum:
-            self.assign(buf, new_buf)
-        self.assign(variable, p)
+            self.assign(buf, ops.cast(new_buf, buf.dtype))
+        self._write(variable, i, p)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -242,15 +305,16 @@ class Adam(_Base):
     ``tf.IndexedSlices`` gradient acts as the dense gradient it stands for; Keras's Adam
     squares the slices of a row that a batch repeats apart before summing them.
     """ + _args("learning_rate", "adam", "weight_decay", "decay_mode", "decay", "reference_learning_rate",
-                "kwargs")
+                "rounding", "kwargs")
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
                  weight_decay=None, decay_mode=None, epsilon_hat=False, reference_learning_rate=None, decay=None,
-                 **kwargs):
+                 rounding="nearest", rounding_seed=None, **kwargs):
         _checks.check_beta(beta_1, "beta_1")
         _checks.check_beta(beta_2, "beta_2")
         _checks.check_eps(epsilon, "epsilon")
-        super().__init__(learning_rate, weight_decay, decay_mode, decay, reference_learning_rate, **kwargs)
+        super().__init__(learning_rate, weight_decay, decay_mode, decay, reference_learning_rate, rounding,
+                         rounding_seed, **kwargs)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.amsgrad, self.epsilon_hat = amsgrad, epsilon_hat
 
@@ -262,20 +326,21 @@ class Adam(_Base):
         self._velocity_hats = self.add_optimizer_variables(variables, "velocity_hat") if self.amsgrad else []
 
     def update_step(self, gradient, variable, learning_rate):
-        dtype = variable.dtype
+        dtype = rnd.math_dtype(variable.dtype)
         i = self._get_variable_index(variable)
         m, v = self._momentums[i], self._velocities[i]
         vmax = self._velocity_hats[i] if self.amsgrad else None
+        lr = ops.cast(learning_rate, dtype)
         p, new_m, new_v, new_vmax = rules.adam(
-            variable, ops.cast(_dense(gradient), dtype), m, v, vmax, step=ops.cast(self.iterations + 1, dtype),
-            lr=ops.cast(learning_rate, dtype), beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon,
-            amsgrad=self.amsgrad, eps_hat=self.epsilon_hat, xp=ops,
-            **self._terms(variable, ops.cast(learning_rate, dtype), learning_rate))
-        self.assign(m, new_m)
-        self.assign(v, new_v)
+            self._read(variable, i), ops.cast(_dense(gradient), dtype), ops.cast(m, dtype), ops.cast(v, dtype),
+            None if vmax is None else ops.cast(vmax, dtype), step=ops.cast(self.iterations + 1, dtype), lr=lr,
+            beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon, amsgrad=self.amsgrad, eps_hat=self.epsilon_hat,
+            xp=ops, **self._terms(variable, lr, learning_rate))
+        self.assign(m, ops.cast(new_m, m.dtype))
+        self.assign(v, ops.cast(new_v, v.dtype))
         if self.amsgrad:
-            self.assign(vmax, new_vmax)
-        self.assign(variable, p)
+            self.assign(vmax, ops.cast(new_vmax, vmax.dtype))
+        self._write(variable, i, p)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -289,12 +354,12 @@ class AdamW(Adam):
     The update is :class:`Adam`'s; ``decay_mode="independent"`` is the paper's fully
     decoupled form. ``weight_decay=None`` is refused, as Keras's ``AdamW`` does.
     """ + _args("learning_rate", "weight_decay", "adam", "decay_mode", "decay", "reference_learning_rate",
-                "kwargs")
+                "rounding", "kwargs")
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, decay_mode=None, epsilon_hat=False, reference_learning_rate=None, decay=None,
-                 **kwargs):
+                 rounding="nearest", rounding_seed=None, **kwargs):
         if weight_decay is None:
             raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, decay_mode, epsilon_hat,
-                         reference_learning_rate, decay, **kwargs)
+                         reference_learning_rate, decay, rounding, rounding_seed, **kwargs)
