@@ -1,15 +1,5 @@
-"""How an fp32 result is written back to a bf16 or fp16 Keras variable, in ``keras.ops``.
-
-The modes and the random stream are those of :mod:`adamkit.torch.kernels.rounding`:
-
-- ``"nearest"``: round to nearest even.
-- ``"kahan"``: a compensation variable in the variable's dtype (``kahan_comp``) keeps what
-  rounding dropped, ``comp = round(new - round(new))``; the next step starts from
-  ``p + comp``, so tiny updates accumulate as they would in fp32.
-- ``"stochastic"``: round up or down with the probabilities that make the result unbiased.
-  Element ``i`` of variable ``key`` at step ``t`` draws ``mix32(i * 0x9E3779B9 + k)`` with
-  ``k = tensor_key(seed, key, t)``; bf16 keeps the top 16 bits of ``fp32 bits + draw >> 16``.
-  Given equal fp32 values, every Keras backend and every adamkit.torch kernel round alike.
+"""The rounding modes and random stream of :mod:`adamkit.rounding` on Keras variables, in
+``keras.ops``: every Keras backend and every adamkit.torch kernel round equal fp32 values alike.
 
 The stream is 32-bit unsigned arithmetic. ``keras.ops`` does it in int32 on every backend:
 products and sums wrap modulo 2**32 there as in uint32 (two's complement), and a logical
@@ -20,11 +10,9 @@ reinterprets fp32 as int32 bits (TensorFlow, JAX and torch all offer it).
 import numpy as np
 from keras import ops
 
-ROUNDINGS = ("nearest", "kahan", "stochastic")
-HALF = ("bfloat16", "float16")
+from adamkit.rounding import M32, MIX1, MIX2, ROUNDINGS, WEYL, key_prefix  # noqa: F401 (re-exported)
 
-M32 = 0xFFFFFFFF
-MIX1, MIX2, WEYL = 0x7FEB352D, 0x846CA68B, 0x9E3779B9
+HALF = ("bfloat16", "float16")
 
 
 def applies(mode, dtype):
@@ -40,15 +28,6 @@ def math_dtype(dtype):
 def _i32(c):
     """A uint32 constant as the int32 with the same bits."""
     return np.int32(c - 2**32 if c >= 2**31 else c)
-
-
-def _mix32_int(x):
-    """:func:`mix32` on a Python int (the per-variable part of the key, computed once)."""
-    x ^= x >> 16
-    x = (x * MIX1) & M32
-    x ^= x >> 15
-    x = (x * MIX2) & M32
-    return x ^ (x >> 16)
 
 
 def _srl(x, s):
@@ -67,9 +46,7 @@ def mix32(x):
 
 def tensor_key(seed, key, step):
     """The 32-bit key (an int32 scalar tensor) of variable ``key`` at ``step``, a possibly traced integer."""
-    k = _mix32_int(seed & M32)
-    for word in ((seed >> 32) & M32, key & M32):
-        k = _mix32_int(k ^ word)
+    k = key_prefix(seed, key)
     step = ops.cast(step, "int32")  # int64 on some backends: its low 32 bits, as uint32 sees them
     return mix32(ops.bitwise_xor(step, _i32(k)))
 

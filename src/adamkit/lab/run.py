@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass, field
 from adamkit import init as initializers
 from adamkit import schedules
 from adamkit.lab.optimizers import DECAY_MODES, OPTIMIZERS
+from adamkit.rounding import ROUNDINGS
 
 FIELDS = ("task", "optimizer", "lr", "weight_decay", "decay", "init", "schedule", "precision", "seed", "step",
           "split", "metric", "value")
 DTYPES = ("fp32", "fp64", "bf16")
-ROUNDINGS = ("nearest", "kahan", "stochastic")  # how updates reach bf16 weights (adamkit.torch's rounding=)
 # Short names for the init study; "normal" and "uniform" mean small random weights here.
 INIT_ALIASES = {"xavier": "xavier_normal", "he": "he_normal"}
 INIT_OPTIONS = {"normal": {"std": 0.01}, "uniform": {"a": -0.01, "b": 0.01}}

@@ -1,36 +1,12 @@
-"""How an fp32 result is written back to a bf16 or fp16 parameter.
-
-An Adam update smaller than half a bf16 ulp of the weight (2**-9 of its magnitude) is lost
-by round-to-nearest: late in training, or at small learning rates, weights stop moving.
-
-- ``"nearest"``: round to nearest even (what every framework does).
-- ``"kahan"``: a compensation buffer in the param's dtype (state key ``kahan_comp``) keeps
-  what rounding dropped, ``comp = round(new - round(new))``; the next step starts from
-  ``p + comp``, so tiny updates accumulate as they would in fp32.
-- ``"stochastic"``: round up or down with the probabilities that make the result unbiased
-  (``E[round(x)] = x``).
-
-The random stream of stochastic rounding is counter-based and the same in every kernel
-(this module, the C kernel and the Triton kernel compute it alike): element ``i`` of a
-tensor at a step draws ``bits(tensor_key(seed, key, step), i)``, 32 bits from a hash of
-those counters alone. A run is reproducible, a resumed run continues it exactly with no
-generator state to save, and kernels given the same fp32 values round them identically.
-
-- bf16: ``(fp32 bits of x + the draw's top 16 bits) >> 16``: the magnitude's truncation
-  plus a carry with probability equal to the dropped fraction.
-- fp16: round away from the nearest value ``r`` to its neighbour on the far side of ``x``
-  when ``u < |x - r| / gap``, ``u`` being the draw's top 24 bits over ``2**24``.
-"""
+"""The rounding modes of :mod:`adamkit.rounding` on torch tensors: reading a param (plus its
+Kahan compensation) and writing an fp32 result back to a bf16 or fp16 param, with the
+stochastic stream's per-element draws in int64 torch arithmetic."""
 
 import torch
 
-ROUNDINGS = ("nearest", "kahan", "stochastic")
-HALF = (torch.bfloat16, torch.float16)
+from adamkit.rounding import M32, MIX1, MIX2, ROUNDINGS, WEYL, tensor_key  # noqa: F401 (re-exported)
 
-M32 = 0xFFFFFFFF
-# Multipliers mod 2**32. In int64 torch arithmetic the ones above 2**31 are used as their
-# negative equivalents (c - 2**32) so that a 32-bit value times them never overflows.
-MIX1, MIX2, WEYL = 0x7FEB352D, 0x846CA68B, 0x9E3779B9
+HALF = (torch.bfloat16, torch.float16)
 
 
 def applies(mode, dtype):
@@ -39,21 +15,13 @@ def applies(mode, dtype):
 
 
 def mix32(x):
-    """A bijective 32-bit hash (Wellons's lowbias32), on a Python int or an int64 tensor of uint32 values."""
-    tensor = torch.is_tensor(x)
+    """:func:`adamkit.rounding.mix32` on an int64 tensor of uint32 values. Multipliers above 2**31
+    are used as their negative equivalents mod 2**32, so that no product overflows int64."""
     x = x ^ (x >> 16)
     x = (x * MIX1) & M32
     x = x ^ (x >> 15)
-    x = (x * (MIX2 - 2**32 if tensor else MIX2)) & M32
+    x = (x * (MIX2 - 2**32)) & M32
     return x ^ (x >> 16)
-
-
-def tensor_key(seed, key, step):
-    """The 32-bit key of one tensor (its index ``key`` among the optimizer's params) at one step."""
-    k = mix32(seed & M32)
-    for word in ((seed >> 32) & M32, key & M32, int(step) & M32):
-        k = mix32(k ^ word)
-    return k
 
 
 def bits(k, n, device):
