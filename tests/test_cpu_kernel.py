@@ -326,3 +326,32 @@ def test_without_a_compiler_fp32_falls_back_to_torch_fused_correctly(monkeypatch
         want = [b.detach() if key == "params" else opt_r.state[b][key] for b in ref]
         assert_close(torch.cat([t.flatten() for t in got]).double(), torch.cat([t.flatten() for t in want]).double(),
                      torch.float32, msg=key)
+
+
+def test_steps_advance_in_one_call_and_checkpoint_steps_become_float32():
+    from adamkit.torch import kernels
+
+    steps = [torch.tensor(float(k)) for k in range(5)]
+    kernels.advance(steps)
+    assert [s.item() for s in steps] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    wide = [torch.tensor(2.0, dtype=torch.float64)]  # not what the C kernel reads: torch's add instead
+    kernels.advance(wide)
+    assert wide[0].item() == 3.0 and wide[0].dtype == torch.float64
+    p = torch.randn(50, requires_grad=True)
+    p.grad = torch.randn(50)
+    ours, peer = ak.AdamW([p.detach().clone().requires_grad_()], impl="cpu"), torch.optim.AdamW([p])
+    peer.step()
+    buffer = io.BytesIO()
+    torch.save(peer.state_dict(), buffer)  # a checkpoint: no tensor shared with the peer
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    state["state"][0]["step"] = state["state"][0]["step"].double()  # as torch saves under float64 defaults
+    ours.load_state_dict(state)
+    q = ours.param_groups[0]["params"][0]
+    with torch.no_grad():
+        q.copy_(p)
+    q.grad = p.grad.clone()
+    ours.step()
+    peer.step()
+    assert ours.state[q]["step"].dtype == torch.float32 and ours.state[q]["step"].item() == 2.0
+    torch.testing.assert_close(q, p, rtol=1e-6, atol=1e-7)

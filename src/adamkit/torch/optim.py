@@ -500,8 +500,8 @@ class Adam(_Base):
             state["step"] = torch.tensor(0.0, dtype=torch.float32, device=step_device)
             state["exp_avg"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
-        elif state["step"].device != step_device:  # a checkpoint, or another kernel last step
-            state["step"] = state["step"].to(step_device, torch.float32)
+        elif state["step"].device != step_device or state["step"].dtype != torch.float32:
+            state["step"] = state["step"].to(step_device, torch.float32)  # a checkpoint, or another kernel last step
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
         return self._rounding_state(p, group, state)
@@ -519,7 +519,7 @@ class Adam(_Base):
             self._check_precision(group, params, choices)
         self._init_group(group, params, choices.step_on_device, states)
         steps = [s["step"] for s in states]
-        torch._foreach_add_(steps, 1)
+        kernels.advance(steps)
         beta1, beta2 = group["betas"]
         amsgrad = group["amsgrad"]
         for name, idx in split.items():

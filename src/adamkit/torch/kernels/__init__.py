@@ -197,6 +197,16 @@ def _auto_sgd(dev, dtype, why=""):
     return Choice("foreach", why + "torch's multi-tensor ops stream SGD's two passes")
 
 
+def advance(steps):
+    """Add one to every ``step`` tensor (the optimizer counts once per step, for every kernel): one
+    C call when they are float32 CPU tensors and the C kernel is built, torch's multi-tensor add
+    otherwise (which dispatches once per tensor)."""
+    if all(s.is_cpu and s.dtype == torch.float32 for s in steps) and _available("cpu"):
+        cpu.advance(steps)
+    else:
+        torch._foreach_add_(steps, 1)
+
+
 def _dense(t):
     """Elements fill ``numel`` consecutive slots from ``data_ptr`` (any dim order, no gaps)."""
     if t.is_contiguous() or t.numel() == 0:  # the common case, answered in C

@@ -99,7 +99,8 @@ def load():
     if lib is None:
         return None
     lib.native_bf16(1)
-    lib.adam.argtypes = [_I64] + [_PTR] * 10 + [_F32] * 8 + [_INT] * 5
+    lib.adam.argtypes = [_I64] + [_PTR] * 9 + [ctypes.c_double] * 3 + [_F32] * 4 + [_INT] * 5
+    lib.advance.argtypes, lib.advance.restype = [_I64, _PTR], None
     lib.adam.restype = None
     lib.round_bf16.argtypes = [_INT, _PTR, _I64, ctypes.c_uint32, _PTR, _PTR]
     lib.round_bf16.restype = None
@@ -157,12 +158,21 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, roundi
 
 def _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, comps, keys, h, p_bf16, s_bf16, mode):
     lr, beta1, beta2, eps, l2, l1, shrink, amsgrad, maximize = h
-    t = [s.item() for s in steps]
     pointers = [_array(_PTR, [x.data_ptr() for x in ts]) if ts is not None else None
                 for ts in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, comps)]
     load().adam(len(params), *pointers, _array(ctypes.c_uint32, keys) if keys is not None else None,
-                _array(_I64, [p.numel() for p in params]),
-                _array(_F32, [lr / (1 - beta1**k) for k in t]),
-                _array(_F32, [(1 - beta2**k) ** -0.5 for k in t]),
-                beta1, 1 - beta1, beta2, 1 - beta2, eps, l2, l1, shrink, int(amsgrad), int(maximize),
-                int(p_bf16), int(s_bf16), mode)
+                _array(_I64, [p.numel() for p in params]), _steps(steps), lr, beta1, beta2, eps, l2, l1, shrink,
+                int(amsgrad), int(maximize), int(p_bf16), int(s_bf16), mode)
+
+
+def _steps(steps):
+    """The addresses of float32 ``step`` counts on the CPU (what the kernel reads and :func:`advance` adds to)."""
+    if not all(s.dtype == torch.float32 and s.is_cpu for s in steps):
+        raise TypeError("the C kernel reads each step as a float32 CPU tensor")
+    return _array(_PTR, [s.data_ptr() for s in steps])
+
+
+@torch._disable_dynamo  # a ctypes call: torch.compile runs it outside the graph
+def advance(steps):
+    """Add one to float32 CPU ``step`` tensors in one call."""
+    load().advance(len(steps), _steps(steps))

@@ -6,9 +6,9 @@
  * adamkit/torch/kernels/cpu.py.
  *
  * Per tensor k: the grad gets maximize, l2 * p and l1 * sign(p); the param is scaled by
- * shrink; step_size[k] = lr / (1 - beta1^t) and inv_sqrt_bias2[k] = 1 / sqrt(1 - beta2^t)
- * carry its step t, keys[k] its key into the stochastic-rounding stream. 1 - beta arrives
- * computed in double (1.0f - 0.999f is off by 1e-5). Work is split in tiles; bf16 tiles are
+ * shrink; its step t (read through step[k]) gives step_size = lr / (1 - beta1^t) and
+ * inv_sqrt_bias2 = 1 / sqrt(1 - beta2^t), keys[k] its key into the stochastic-rounding stream.
+ * The corrections and 1 - beta are computed in double (1.0f - 0.999f is off by 1e-5). Work is split in tiles; bf16 tiles are
  * widened to fp32, updated, and rounded on the way back, in simple loops that the compiler
  * vectorizes. Where the CPU has AVX512-BF16 (checked at run time), bf16 is instead widened in
  * registers, with no tile buffers, and rounded to nearest by the CPU's conversion instruction. */
@@ -348,18 +348,25 @@ static tile_fn pick(int p_bf16, int s_bf16, int mode) {
 /* One step over `count` tensors whose params are bf16 if p_bf16 (else fp32), moments bf16 if
  * s_bf16; bf16 params are rounded by `rounding` (NEAREST, KAHAN with comp, STOCHASTIC with keys). */
 void adam(int64_t count, void **p, void **g, void **m, void **v, void **vmax, void **comp, const uint32_t *keys,
-          const int64_t *n, const float *step_size, const float *inv_sqrt_bias2, float beta1, float one_minus_beta1,
-          float beta2, float one_minus_beta2, float eps, float l2, float l1, float shrink, int amsgrad,
-          int maximize, int p_bf16, int s_bf16, int rounding) {
+          const int64_t *n, float *const *step, double lr, double beta1, double beta2, float eps, float l2,
+          float l1, float shrink, int amsgrad, int maximize, int p_bf16, int s_bf16, int rounding) {
     const tile_fn tile = pick(p_bf16, s_bf16, rounding);
     const tensors t = {p, g, m, v, vmax, comp};
 #pragma omp parallel if (total(count, n) >= PARALLEL_MIN)
     for (int64_t k = 0; k < count; k++) {
-        const hyper h = {step_size[k], inv_sqrt_bias2[k], beta1, one_minus_beta1, beta2, one_minus_beta2, eps,
-                         l2, l1, shrink, maximize ? -1.0f : 1.0f, amsgrad, keys ? keys[k] : 0};
+        const double steps = *step[k]; /* in double, as Python computes the corrections */
+        const hyper h = {(float)(lr / (1.0 - pow(beta1, steps))), (float)pow(1.0 - pow(beta2, steps), -0.5),
+                         (float)beta1, (float)(1.0 - beta1), (float)beta2, (float)(1.0 - beta2), eps, l2, l1,
+                         shrink, maximize ? -1.0f : 1.0f, amsgrad, keys ? keys[k] : 0};
 #pragma omp for schedule(static) nowait
         for (int64_t s = 0; s < n[k]; s += TILE) tile(&t, k, s, n[k] - s < TILE ? n[k] - s : TILE, &h);
     }
+}
+
+/* Add one to each of `count` float32 step counts: the optimizer's increment, without a
+ * dispatch per tensor. */
+void advance(int64_t count, float *const *step) {
+    for (int64_t k = 0; k < count; k++) *step[k] += 1.0f;
 }
 
 #ifdef NATIVE_BF16
