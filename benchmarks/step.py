@@ -218,7 +218,8 @@ def main():
     for r in range(args.rounds):
         for decay, label, factory in entries:
             opt = factory(params)
-            opt.step()  # builds its state, compiles, warms up; untimed
+            for _ in range(args.steps):  # builds its state, compiles, warms up its memory: untimed
+                opt.step()
             timed = {}
             order = [("contender", opt.step), ("reference", reference.step), ("floor", floor)]
             shift = r % 3
