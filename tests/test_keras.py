@@ -410,13 +410,16 @@ def test_torch_multi_tensor_step_equals_the_rule_per_variable(make, dtype):
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("ADAMKIT_KERAS_CHILD") == "1", reason="already a per-backend run")
+@pytest.mark.parametrize("path", [__file__, os.path.join(os.path.dirname(__file__), "test_keras_rounding.py")],
+                         ids=os.path.basename)
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
-def test_every_other_backend(backend):
+def test_every_other_backend(backend, path):
+    """Each Keras test file again in a process of its own on each other backend."""
     if backend == keras.backend.backend():
         pytest.skip("this process runs that backend")
     pytest.importorskip({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend])
     env = {**os.environ, "KERAS_BACKEND": backend, "ADAMKIT_KERAS_CHILD": "1"}
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", __file__],
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", path],
                          env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
     assert " passed" in run.stdout

@@ -1,9 +1,6 @@
 """adamkit.keras on bf16/fp16 variables: nearest, Kahan and stochastic rounding, on the backend named by
 KERAS_BACKEND; the last test re-runs this file once per other backend in a fresh interpreter."""
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -205,17 +202,3 @@ def test_bf16_model_saved_mid_training_continues_identically(tmp_path, bf16_poli
     restored.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     for a, b in zip(model.get_weights(), restored.get_weights()):
         np.testing.assert_array_equal(np.asarray(a, "float32"), np.asarray(b, "float32"))
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("ADAMKIT_KERAS_CHILD") == "1", reason="already a per-backend run")
-@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
-def test_every_other_backend(backend):
-    if backend == keras.backend.backend():
-        pytest.skip("this process runs that backend")
-    pytest.importorskip({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend])
-    env = {**os.environ, "KERAS_BACKEND": backend, "ADAMKIT_KERAS_CHILD": "1"}
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", __file__],
-                         env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
-    assert " passed" in run.stdout
