@@ -4,9 +4,9 @@ Keras runs torch eagerly: one :mod:`adamkit.rules` call per variable dispatches 
 small ``keras.ops`` calls, each allocating a full-size temporary, where Keras's own torch
 optimizers make a few ``torch._foreach_*`` calls for all variables. Here the variables' torch
 tensors go to :func:`adamkit.torch.kernels.plan` and the kernels it picks (the C kernel on the
-CPU, torch's fused kernels on GPUs, the reference kernel for Kahan and stochastic rounding
-until a faster one offers them), as :class:`adamkit.torch.Adam` does: the rule's numbers to
-float rounding, in place, one multi-tensor call per kernel.
+CPU, every rounding mode included; torch's fused kernels or Triton on GPUs), as
+:class:`adamkit.torch.Adam` does: the rule's numbers to float rounding, in place, one
+multi-tensor call per kernel.
 
 Keras's conventions map onto the kernels' scalars: ``epsilon_hat`` is PyTorch's epsilon
 placement with ``epsilon / sqrt(1 - beta_2**t)``; variables excluded from weight decay form a
