@@ -77,6 +77,20 @@ def test_sgd_state_dict_round_trips_key_for_key():
     assert "capturable" not in fresh.state_dict()["param_groups"][0]
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.parametrize("impl", ["auto", "reference", "foreach"])
+def test_sgd_keeps_the_state_torch_keeps(impl, momentum):
+    """No state at all without momentum (torch.optim.SGD's own tests check that any it keeps is non-empty)."""
+    ours, theirs = torch.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)
+    opt = ak.SGD([ours], lr=0.1, momentum=momentum, impl=impl)
+    peer = torch.optim.SGD([theirs], lr=0.1, momentum=momentum)
+    for w, o in ((ours, opt), (theirs, peer)):
+        w.grad = torch.ones(3)
+        o.step()
+    assert {k: set(v) for k, v in opt.state_dict()["state"].items()} == \
+        {k: set(v) for k, v in peer.state_dict()["state"].items()}
+
+
 def test_adamw_stays_decoupled_when_it_loads_an_adam_state_dict():
     w = torch.zeros(3, requires_grad=True)
     for source in (ak.Adam([w]), torch.optim.Adam([w])):

@@ -386,7 +386,8 @@ class SGD(_Base):
             view = (lambda t: t) if sparse else _kernel_view
             buf_views = [view(b) for b in bufs]
             extra = {}
-            if "stochastic" in kernels.KERNELS[name].roundings:
+            if "stochastic" in kernels.KERNELS[name].roundings and group.get("rounding", "nearest") != "nearest":
+                # only then: SGD without momentum keeps no state at all, as torch.optim.SGD
                 extra["rounding"] = self._rounding(group, ps, [self._rounding_state(p, group) for p in ps])
             new = kernels.KERNELS[name].module.sgd([view(p) for p in ps], [view(grads[i]) for i in idx], buf_views, h,
                                                    **extra)
