@@ -60,10 +60,7 @@ def _run(rule, optimizer, params, grads, states, scalars, keys, comps, step, l1)
     """Plan the tensors and hand each kernel its share (``states``: per tensor, the rule's state tensors)."""
     choices = kernels.plan(rule, "auto", params, grads, l1=l1, others=states, rounding=optimizer.rounding)
     steps = _steps(step, choices, params)
-    split = {}
-    for j, choice in enumerate(choices):
-        split.setdefault(choice.kernel, []).append(j)
-    for name, idx in split.items():
+    for name, idx in kernels.split(choices).items():
         kernel = kernels.KERNELS[name]
         extra = {}
         if "stochastic" in kernel.roundings and optimizer.rounding != "nearest":

@@ -75,10 +75,8 @@ class _Choices(list):
     def __init__(self, choices, plain):
         super().__init__(choices)
         self.plain = plain  # no complex or DTensor params: kernels take the tensors as they are
-        self.split = {}  # {kernel name: [indices]} in plan order
+        self.split = kernels.split(choices)
         self.step_on_device = [kernels.KERNELS[c.kernel].step_on_device for c in choices]
-        for i, choice in enumerate(choices):
-            self.split.setdefault(choice.kernel, []).append(i)
 
 
 def _like(p, view):

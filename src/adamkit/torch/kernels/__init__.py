@@ -202,9 +202,17 @@ def advance(steps):
     C call when they are float32 CPU tensors and the C kernel is built, torch's multi-tensor add
     otherwise (which dispatches once per tensor)."""
     if all(s.is_cpu and s.dtype == torch.float32 for s in steps) and _available("cpu"):
-        cpu.advance(steps)
+        cpu.advance(steps)  # its addresses: checked here once
     else:
         torch._foreach_add_(steps, 1)
+
+
+def split(choices):
+    """``{kernel name: [indices]}`` of a plan, in plan order: what each kernel is handed."""
+    out = {}
+    for i, choice in enumerate(choices):
+        out.setdefault(choice.kernel, []).append(i)
+    return out
 
 
 def _dense(t):

@@ -174,5 +174,5 @@ def _steps(steps):
 
 @torch._disable_dynamo  # a ctypes call: torch.compile runs it outside the graph
 def advance(steps):
-    """Add one to float32 CPU ``step`` tensors in one call."""
-    load().advance(len(steps), _steps(steps))
+    """Add one to ``step`` tensors in one call; the caller has checked they are float32 CPU tensors."""
+    load().advance(len(steps), _array(_PTR, [s.data_ptr() for s in steps]))
