@@ -12,8 +12,11 @@ that the next step starts from: within 2**-15 of it. The rounding itself, on giv
 is checked bit for bit against :mod:`adamkit.torch.kernels.rounding`.
 """
 
+import concurrent.futures
 import io
 import itertools
+import multiprocessing
+import os
 
 import pytest
 import torch
@@ -172,20 +175,86 @@ def test_many_steps_of_small_updates(rounding):
     _resynced_run(fast, opt_f, ref, opt_r, steps=50, seed=4)
 
 
+@pytest.fixture(params=[1, 2, 3, 5])
+def threads(request):
+    """The kernel runs a step on torch.get_num_threads() threads: the caller and its pool."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+# A tensor of many chunks, then small ones that share chunks: every way a chunk can cut them.
+LARGE = [(1 << 20) + 37, (5000,), (3,), (0,)] + [(40000 + 997 * i,) for i in range(6)]
+
+
 @pytest.mark.parametrize("rounding", ROUNDINGS)
 @pytest.mark.parametrize("state_dtype", [None, torch.float32], ids=["bf16states", "fp32states"])
-def test_a_step_large_enough_for_its_threads(path, rounding, state_dtype):
-    """Past 2**20 elements a step runs on every OpenMP thread, each tensor's tiles shared out;
-    the stochastic stream is indexed by the element's place in its tensor, whatever thread takes it."""
-    fast, opt_f, ref, opt_r = _pair(torch.bfloat16, shapes=[(1 << 20) + 37, (5000,), (3,)], seed=5, decay="l1",
-                                    rounding=rounding, state_dtype=state_dtype, amsgrad=True, maximize=True)
+def test_a_step_shared_among_threads(path, threads, rounding, state_dtype):
+    """Chunks cut across tensors and tiles wherever they fall; the stochastic stream is indexed by
+    the element's place in its tensor, whatever thread takes it."""
+    fast, opt_f, ref, opt_r = _pair(torch.bfloat16, shapes=LARGE, seed=5, decay="l1", rounding=rounding,
+                                    state_dtype=state_dtype, amsgrad=True, maximize=True)
     _resynced_run(fast, opt_f, ref, opt_r, steps=2, seed=6)
 
 
-def test_fp32_params_with_fp32_states_on_a_large_step():
-    fast, opt_f, ref, opt_r = _pair(torch.float32, shapes=[(1 << 20) + 37, (5000,), (3,)], seed=7, decay="l1",
-                                    amsgrad=True, maximize=True)
+def test_fp32_params_with_fp32_states_on_a_shared_step(threads):
+    fast, opt_f, ref, opt_r = _pair(torch.float32, shapes=LARGE, seed=7, decay="l1", amsgrad=True, maximize=True)
     _resynced_run(fast, opt_f, ref, opt_r, steps=2, seed=8)
+
+
+def _three_steps(dtype=torch.bfloat16, shapes=LARGE, rounding="stochastic", seed=12):
+    fast, opt, _, _ = _pair(dtype, shapes=shapes, rounding=rounding, decay="l1", amsgrad=True)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(3):
+        _grads(fast, fast, gen)
+        opt.step()
+    return [p.detach() for p in fast]
+
+
+def _same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_the_thread_count_changes_no_bit(rounding):
+    before = torch.get_num_threads()
+    try:
+        runs = []
+        for n in (1, 2, 7, 1):
+            torch.set_num_threads(n)
+            runs.append(_three_steps(rounding=rounding))
+    finally:
+        torch.set_num_threads(before)
+    assert all(_same(runs[0], run) for run in runs[1:])
+
+
+def test_steps_from_two_python_threads_at_once():
+    """ctypes lets go of the GIL: two optimizers stepping at once take turns in the kernel."""
+    expected = _three_steps(torch.float32), _three_steps(torch.bfloat16)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        for _ in range(3):
+            got = pool.submit(_three_steps, torch.float32), pool.submit(_three_steps, torch.bfloat16)
+            assert _same(got[0].result(), expected[0]) and _same(got[1].result(), expected[1])
+
+
+def test_a_forked_child_steps_without_its_parents_threads():
+    """A child has none of the pool's threads (a DataLoader worker, say): it steps on its own.
+    Tensors stay below torch's own parallel grain: torch's OpenMP pool does not survive a fork."""
+    shapes = [(20000,)] * 40  # dozens of chunks for the kernel
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        expected = _three_steps(torch.float32, shapes)  # starts the pool in this process
+        child = multiprocessing.get_context("fork").Process(
+            target=lambda: os._exit(0 if _same(_three_steps(torch.float32, shapes), expected) else 1))
+        child.start()
+        child.join(timeout=120)
+        if child.exitcode is None:
+            child.kill()
+    finally:
+        torch.set_num_threads(before)
+    assert child.exitcode == 0
 
 
 def test_rounding_modes_leave_fp32_params_alone():

@@ -8,6 +8,7 @@ kernel updates the tensors, see :mod:`adamkit.torch.kernels`), ``state_dtype=`` 
 hands each kernel its share with one bundle of scalars. :meth:`explain` shows that plan.
 """
 
+import operator
 import warnings
 
 import torch
@@ -53,6 +54,8 @@ def _plain(x):
 
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
+_DTYPE, _DEVICE, _IS_SPARSE = (operator.attrgetter(name) for name in ("dtype", "device", "is_sparse"))
+_STRIDE = operator.methodcaller("stride")
 
 
 def _kernel_view(t):
@@ -177,9 +180,11 @@ class _Base(torch.optim.Optimizer):
         settings, each param's identity, dtype, device and strides, each grad's layout and dtype.
         States are created in their param's layout; ``load_state_dict`` clears the cache."""
         requested, l1 = self._requested(group), group["decay"] == "l1" and group["weight_decay"] != 0
-        key = (requested, l1, group.get("state_dtype"), group.get("rounding", "nearest"),
-               tuple((id(p), p.dtype, p.device, p.stride(), g.is_sparse, g.dtype, g.is_sparse or g.stride())
-                     for p, g in zip(params, grads)))
+        sparse = tuple(map(_IS_SPARSE, grads))
+        grad_strides = tuple(g.is_sparse or g.stride() for g in grads) if any(sparse) else tuple(map(_STRIDE, grads))
+        key = (requested, l1, group.get("state_dtype"), group.get("rounding", "nearest"), tuple(map(id, params)),
+               tuple(map(_DTYPE, params)), tuple(map(_DEVICE, params)), tuple(map(_STRIDE, params)), sparse,
+               tuple(map(_DTYPE, grads)), grad_strides)  # map: one C loop per attribute, not a tuple per tensor
         cache = self.__dict__.setdefault("_plans", {})
         if key not in cache:
             if len(cache) >= 8:  # e.g. params that change which of them have gradients
@@ -488,8 +493,14 @@ class Adam(_Base):
     def _init_group(self, group, params, on_device, states):
         """Create missing state, ``step`` placed where each tensor's kernel reads it. torch.compile
         runs a method of this name eagerly, outside the graph, as it does torch.optim's."""
+        cpu, amsgrad = not group["capturable"], group["amsgrad"]
+        kahan = group.get("rounding", "nearest") == "kahan"
         for p, device, state in zip(params, on_device, states):
-            self._state(p, group, device, state)
+            step = state.get("step")
+            if (step is None or step.dtype != torch.float32 or not (step.is_cpu if cpu and not device else
+                                                                   step.device == p.device)
+                    or amsgrad and "max_exp_avg_sq" not in state or kahan):  # else: all there, as it was
+                self._state(p, group, device, state)
 
     def _state(self, p, group, on_device, state=None):
         state = self.state[p] if state is None else state

@@ -7,9 +7,11 @@ code from one CPU may not run on another that shares the home directory). ``load
 None, with a warning that quotes the compiler, where it cannot be built, and the plan uses
 torch's fused kernel instead."""
 
+import array
 import ctypes
 import functools
 import hashlib
+import operator
 import os
 import platform
 import shutil
@@ -22,8 +24,9 @@ import torch
 
 SOURCE = Path(__file__).with_name("cpu_adam.c")
 # -fno-strict-aliasing: bf16 tiles are widened through uint32 views of float buffers.
-FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fno-strict-aliasing", "-fopenmp",
-         "-shared", "-fPIC"]
+# -fopenmp-simd: the vectorization hints alone; threads are the kernel's own pool (pthreads).
+FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fno-strict-aliasing", "-fopenmp-simd",
+         "-pthread", "-shared", "-fPIC"]
 
 
 def _cpu_features():
@@ -99,9 +102,9 @@ def load():
     if lib is None:
         return None
     lib.native_bf16(1)
-    lib.adam.argtypes = [_I64] + [_PTR] * 9 + [ctypes.c_double] * 3 + [_F32] * 4 + [_INT] * 5
+    lib.adam.argtypes = [_I64] + [_PTR] * 9 + [ctypes.c_double] * 3 + [_F32] * 4 + [_INT] * 6
+    lib.adam.restype = ctypes.c_int
     lib.advance.argtypes, lib.advance.restype = [_I64, _PTR], None
-    lib.adam.restype = None
     lib.round_bf16.argtypes = [_INT, _PTR, _I64, ctypes.c_uint32, _PTR, _PTR]
     lib.round_bf16.restype = None
     return lib
@@ -126,11 +129,17 @@ def round_bf16(x, mode, key=0):
     return out, comp
 
 
-def _array(ctype, values):
-    return (ctype * len(values))(*values)
+def _addresses(tensors):
+    """The tensors' data addresses as a C array (kept alive by the caller until the call returns)."""
+    return array.array("Q", map(torch.Tensor.data_ptr, tensors))
+
+
+def _pointer(values):
+    return values.buffer_info()[0] if values is not None else None
 
 
 _KERNEL_DTYPES = (torch.float32, torch.bfloat16)
+_dtype = operator.attrgetter("dtype")
 
 
 @torch._disable_dynamo  # a ctypes call: torch.compile runs it outside the graph
@@ -139,17 +148,24 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, roundi
     moments; ``rounding`` (a :class:`~adamkit.torch.kernels.Rounding`) says how bf16 params are
     written. One call per (param dtype, moment dtype, rounding) bucket."""
     mode = rounding.mode if rounding is not None else "nearest"
+    kinds = list(zip(map(_dtype, params), map(_dtype, exp_avgs)))
+    distinct = set(kinds)
+    for p_dtype, s_dtype in distinct:  # before any tensor changes
+        if p_dtype not in _KERNEL_DTYPES or s_dtype not in _KERNEL_DTYPES:
+            raise TypeError(f"the C kernel takes float32 or bfloat16 params and states, not {p_dtype} with "
+                            f"{s_dtype} states")
     buckets = {}
-    for i, (p, m) in enumerate(zip(params, exp_avgs)):
-        if p.dtype not in _KERNEL_DTYPES or m.dtype not in _KERNEL_DTYPES:  # before any tensor changes
-            raise TypeError(f"the C kernel takes float32 or bfloat16 params and states, not {p.dtype} with "
-                            f"{m.dtype} states")
-        how = mode if p.dtype == torch.bfloat16 else "nearest"  # fp32 params round exactly enough
-        if how == "kahan" and rounding.comps[i] is None:
-            how = "nearest"  # no compensation buffer: the reference kernel rounds it to nearest too
-        buckets.setdefault((p.dtype, m.dtype, how), []).append(i)
+    if len(distinct) == 1 and (mode == "nearest" or kinds[0][0] == torch.float32):  # the usual case
+        buckets[(*kinds[0], "nearest")] = range(len(params))
+    else:
+        for i, (p_dtype, s_dtype) in enumerate(kinds):
+            how = mode if p_dtype == torch.bfloat16 else "nearest"  # fp32 params round exactly enough
+            if how == "kahan" and rounding.comps[i] is None:
+                how = "nearest"  # no compensation buffer: the reference kernel rounds it to nearest too
+            buckets.setdefault((p_dtype, s_dtype, how), []).append(i)
     for (p_dtype, s_dtype, how), idx in buckets.items():
-        lists = [[ts[i] for i in idx] if ts is not None else None
+        every = len(idx) == len(params)
+        lists = [(ts if every else [ts[i] for i in idx]) if ts is not None else None
                  for ts in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs if h.amsgrad else None, steps,
                             rounding.comps if how == "kahan" else None)]
         keys = [rounding.key(i) for i in idx] if how == "stochastic" else None
@@ -158,21 +174,25 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, roundi
 
 def _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, comps, keys, h, p_bf16, s_bf16, mode):
     lr, beta1, beta2, eps, l2, l1, shrink, amsgrad, maximize = h
-    pointers = [_array(_PTR, [x.data_ptr() for x in ts]) if ts is not None else None
-                for ts in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, comps)]
-    load().adam(len(params), *pointers, _array(ctypes.c_uint32, keys) if keys is not None else None,
-                _array(_I64, [p.numel() for p in params]), _steps(steps), lr, beta1, beta2, eps, l2, l1, shrink,
-                int(amsgrad), int(maximize), int(p_bf16), int(s_bf16), mode)
+    arrays = [_addresses(ts) if ts is not None else None
+              for ts in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, comps)]
+    keys = array.array("I", keys) if keys is not None else None
+    sizes, step_addresses = array.array("q", map(torch.Tensor.numel, params)), _steps(steps)
+    if load().adam(len(params), *map(_pointer, arrays), _pointer(keys), _pointer(sizes), _pointer(step_addresses),
+                   lr, beta1, beta2, eps, l2, l1, shrink, int(amsgrad), int(maximize), int(p_bf16), int(s_bf16),
+                   mode, torch.get_num_threads()):
+        raise MemoryError(f"the C kernel could not allocate its table for {len(params)} tensors")
 
 
 def _steps(steps):
     """The addresses of float32 ``step`` counts on the CPU (what the kernel reads and :func:`advance` adds to)."""
     if not all(s.dtype == torch.float32 and s.is_cpu for s in steps):
         raise TypeError("the C kernel reads each step as a float32 CPU tensor")
-    return _array(_PTR, [s.data_ptr() for s in steps])
+    return _addresses(steps)
 
 
 @torch._disable_dynamo  # a ctypes call: torch.compile runs it outside the graph
 def advance(steps):
     """Add one to ``step`` tensors in one call; the caller has checked they are float32 CPU tensors."""
-    load().advance(len(steps), _array(_PTR, [s.data_ptr() for s in steps]))
+    steps = _addresses(steps)
+    load().advance(len(steps), _pointer(steps))

@@ -1,9 +1,8 @@
-/* Adam over a list of CPU tensors in one parallel region: every decay mode, AMSGrad and
- * maximize, one thread synchronisation per step. Params are float32 or bfloat16, moments
- * float32 or bfloat16 (either with either), and a bf16 param is written back by round to
- * nearest even, Kahan-compensated or stochastic rounding (adamkit/torch/kernels/rounding.py
- * defines both, and this file computes them bit for bit alike). Built on first use by
- * adamkit/torch/kernels/cpu.py.
+/* Adam over a list of CPU tensors: every decay mode, AMSGrad and maximize. Params are float32
+ * or bfloat16, moments float32 or bfloat16 (either with either), and a bf16 param is written
+ * back by round to nearest even, Kahan-compensated or stochastic rounding
+ * (adamkit/torch/kernels/rounding.py defines both, and this file computes them bit for bit
+ * alike). Built on first use by adamkit/torch/kernels/cpu.py.
  *
  * Per tensor k: the grad gets maximize, l2 * p and l1 * sign(p); the param is scaled by
  * shrink; its step t (read through step[k]) gives step_size = lr / (1 - beta1^t) and
@@ -11,24 +10,33 @@
  * The corrections and 1 - beta are computed in double (1.0f - 0.999f is off by 1e-5). Work is split in tiles; bf16 tiles are
  * widened to fp32, updated, and rounded on the way back, in simple loops that the compiler
  * vectorizes. Where the CPU has AVX512-BF16 (checked at run time), bf16 is instead widened in
- * registers, with no tile buffers, and rounded to nearest by the CPU's conversion instruction. */
+ * registers, with no tile buffers, and rounded to nearest by the CPU's conversion instruction.
+ *
+ * Threads: a step's elements, all its tensors end to end, are cut into chunks that the calling
+ * thread and a small pool take from one atomic counter. The caller waits only for chunks
+ * already taken: a pool thread that another job keeps off the CPU takes none and delays nothing,
+ * so even a step of a few small tensors is worth sharing out. */
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #define TILE 2048
-/* Steps over fewer elements run on one thread: they take well under a millisecond, and a team
- * whose second thread another job has descheduled would wait far longer than that at the
- * region's end. */
-#define PARALLEL_MIN (1 << 20)
+/* A chunk is a few microseconds of work or more (a claim costs ~0.1), and at most a fraction of
+ * a millisecond: the longest the caller can wait for a thread descheduled in the middle of one. */
+#define CHUNK_MIN (8 * TILE)
+#define CHUNK_MAX (128 * TILE)
+#define CHUNKS_PER_THREAD 32
+#define MAX_THREADS 256
+#define SPIN_NS 5000 /* an idle pool thread watches this long for the next step, then sleeps: a longer
+                         * spin takes CPU from whatever else runs and gains nothing measurable */
 
 enum { NEAREST = 0, KAHAN = 1, STOCHASTIC = 2 };
 #define WEYL 0x9E3779B9u
-
-static int64_t total(int64_t count, const int64_t *n) {
-    int64_t sum = 0;
-    for (int64_t k = 0; k < count; k++) sum += n[k];
-    return sum;
-}
 
 typedef struct {
     float step_size, inv_sqrt_bias2, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, l2, l1, shrink,
@@ -345,22 +353,211 @@ static tile_fn pick(int p_bf16, int s_bf16, int mode) {
     return PICK(portable, p_bf16, s_bf16, mode);
 }
 
+/* One step's work: the tile function, the tensors, per tensor its scalars and its first
+ * element in the step's element space (start[count] is the total), and the chunk length. */
+static struct {
+    tile_fn tile;
+    tensors t;
+    hyper *h;
+    int64_t *start, count, chunk;
+} job;
+
+/* Elements [c * chunk, (c + 1) * chunk) of the step, tile by tile, across tensor boundaries. */
+static void run_chunk(int64_t c) {
+    const int64_t *start = job.start;
+    int64_t a = c * job.chunk, b = a + job.chunk < start[job.count] ? a + job.chunk : start[job.count];
+    int64_t k = 0, hi = job.count; /* the tensor holding element a: start[k] <= a < start[k + 1] */
+    while (hi - k > 1) {
+        int64_t mid = k + (hi - k) / 2;
+        if (start[mid] <= a) k = mid; else hi = mid;
+    }
+    for (; a < b; k++) {
+        int64_t end = (start[k + 1] < b ? start[k + 1] : b) - start[k];
+        for (int64_t s = a - start[k]; s < end; s += TILE) job.tile(&job.t, k, s, end - s < TILE ? end - s : TILE, &job.h[k]);
+        a = start[k] + end;
+    }
+}
+
+/* The pool. `ticket` packs the step's generation, its chunk count and the next chunk to take, so
+ * one fetch-and-add both claims a chunk and says of which step: a thread never works from a
+ * stale description. The caller publishes a step only once every chunk of the last is done. */
+#define FIELD 20
+#define FIELD_MASK ((UINT64_C(1) << FIELD) - 1)
+#define MAX_CHUNKS (FIELD_MASK - MAX_THREADS) /* room for each thread's one claim past the end */
+static struct {
+    pthread_mutex_t lock, step; /* lock: sleeping and waking; step: one step at a time */
+    pthread_cond_t wake;
+    _Atomic uint64_t ticket;
+    _Atomic int64_t done;    /* chunks finished in this step */
+    _Atomic int active;      /* pool threads that may take chunks in this step */
+    int started, sleeping;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+static inline uint32_t generation(uint64_t ticket) { return (uint32_t)(ticket >> (2 * FIELD)); }
+
+/* The next chunk of the current step, or -1 if all are taken; *gen says which step. */
+static int64_t claim(uint32_t *gen) {
+    uint64_t t = atomic_fetch_add(&pool.ticket, 1);
+    *gen = generation(t);
+    uint64_t next = t & FIELD_MASK, chunks = (t >> FIELD) & FIELD_MASK;
+    return next < chunks ? (int64_t)next : -1;
+}
+
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t nanoseconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Return once a step after `seen` is published: spin a while (steps come in quick succession in
+ * a benchmark, not in training), then sleep. */
+static uint32_t next_step(uint32_t seen) {
+    int64_t since = nanoseconds();
+    for (int i = 1; generation(atomic_load(&pool.ticket)) == seen; i++) {
+        relax();
+        if (i % 256 == 0 && nanoseconds() - since > SPIN_NS) {
+            pthread_mutex_lock(&pool.lock);
+            pool.sleeping++;
+            while (generation(atomic_load(&pool.ticket)) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+            pool.sleeping--;
+            pthread_mutex_unlock(&pool.lock);
+        }
+    }
+    return generation(atomic_load(&pool.ticket));
+}
+
+static void *pool_thread(void *arg) {
+    uintptr_t packed = (uintptr_t)arg;
+    int index = (int)(packed & 0xffff);
+    uint32_t seen = (uint32_t)(packed >> 16);
+    for (;;) {
+        seen = next_step(seen);
+        if (index >= atomic_load(&pool.active)) continue;
+        int64_t c;
+        while ((c = claim(&seen)) >= 0) {
+            run_chunk(c);
+            atomic_fetch_add(&pool.done, 1);
+        }
+    }
+    return 0;
+}
+
+/* A forked child has none of the parent's threads, and maybe a lock one of them held. */
+static void forget_pool(void) {
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t fresh_cond = PTHREAD_COND_INITIALIZER;
+    memcpy(&pool.lock, &fresh, sizeof fresh);
+    memcpy(&pool.step, &fresh, sizeof fresh);
+    memcpy(&pool.wake, &fresh_cond, sizeof fresh_cond);
+    pool.started = pool.sleeping = 0;
+}
+
+static void register_fork_handler(void) { pthread_atfork(0, 0, forget_pool); }
+
+/* Start pool threads up to `wanted` (as many as can be started); returns how many there are. */
+static int start_pool(int wanted) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork_handler);
+    for (; pool.started < wanted; pool.started++) {
+        pthread_t thread;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        uintptr_t packed = (uintptr_t)generation(atomic_load(&pool.ticket)) << 16 | (uintptr_t)pool.started;
+        int failed = pthread_create(&thread, &attr, pool_thread, (void *)packed);
+        pthread_attr_destroy(&attr);
+        if (failed) break;
+    }
+    return pool.started < wanted ? pool.started : wanted;
+}
+
+/* Run the job's `chunks` chunks on the caller and up to `helpers` pool threads. */
+static void run_job(int64_t chunks, int helpers) {
+    if (chunks == 1 || helpers == 0) {
+        for (int64_t c = 0; c < chunks; c++) run_chunk(c);
+        return;
+    }
+    atomic_store(&pool.active, helpers);
+    atomic_store(&pool.done, 0);
+    pthread_mutex_lock(&pool.lock);
+    uint32_t gen = (generation(atomic_load(&pool.ticket)) + 1) & ((1u << (64 - 2 * FIELD)) - 1);
+    atomic_store(&pool.ticket, (uint64_t)gen << (2 * FIELD) | (uint64_t)chunks << FIELD);
+    const int sleeping = pool.sleeping; /* a thread not yet asleep sees the new step before it sleeps */
+    pthread_mutex_unlock(&pool.lock);
+    if (sleeping) pthread_cond_broadcast(&pool.wake);
+    int64_t c, mine = 0;
+    while ((c = claim(&gen)) >= 0) {
+        run_chunk(c);
+        mine++;
+    }
+    atomic_fetch_add(&pool.done, mine);
+    int64_t since = nanoseconds();
+    for (int i = 1; atomic_load(&pool.done) < chunks; i++) { /* only chunks a pool thread has taken */
+        relax();
+        if (i % 256 == 0 && nanoseconds() - since > SPIN_NS) sched_yield();
+    }
+}
+
+/* Room for `count` tensors' scalars and starts, kept between steps. */
+static int reserve(int64_t count) {
+    static int64_t capacity;
+    if (count <= capacity) return 1;
+    hyper *h = realloc(job.h, count * sizeof *h);
+    if (h) job.h = h;
+    int64_t *start = realloc(job.start, (count + 1) * sizeof *start);
+    if (start) job.start = start;
+    if (!h || !start) return 0;
+    capacity = count;
+    return 1;
+}
+
 /* One step over `count` tensors whose params are bf16 if p_bf16 (else fp32), moments bf16 if
- * s_bf16; bf16 params are rounded by `rounding` (NEAREST, KAHAN with comp, STOCHASTIC with keys). */
-void adam(int64_t count, void **p, void **g, void **m, void **v, void **vmax, void **comp, const uint32_t *keys,
-          const int64_t *n, float *const *step, double lr, double beta1, double beta2, float eps, float l2,
-          float l1, float shrink, int amsgrad, int maximize, int p_bf16, int s_bf16, int rounding) {
-    const tile_fn tile = pick(p_bf16, s_bf16, rounding);
-    const tensors t = {p, g, m, v, vmax, comp};
-#pragma omp parallel if (total(count, n) >= PARALLEL_MIN)
+ * s_bf16; bf16 params are rounded by `rounding` (NEAREST, KAHAN with comp, STOCHASTIC with keys).
+ * Runs on up to `threads` threads. Returns 0, or -1 if memory for the step's table ran out. */
+int adam(int64_t count, void **p, void **g, void **m, void **v, void **vmax, void **comp, const uint32_t *keys,
+         const int64_t *n, float *const *step, double lr, double beta1, double beta2, float eps, float l2,
+         float l1, float shrink, int amsgrad, int maximize, int p_bf16, int s_bf16, int rounding, int threads) {
+    pthread_mutex_lock(&pool.step);
+    if (!reserve(count)) {
+        pthread_mutex_unlock(&pool.step);
+        return -1;
+    }
+    job.tile = pick(p_bf16, s_bf16, rounding);
+    job.t = (tensors){p, g, m, v, vmax, comp};
+    job.count = count;
+    double last = NAN, step_size = 0, inv_sqrt_bias2 = 0;
+    job.start[0] = 0;
     for (int64_t k = 0; k < count; k++) {
         const double steps = *step[k]; /* in double, as Python computes the corrections */
-        const hyper h = {(float)(lr / (1.0 - pow(beta1, steps))), (float)pow(1.0 - pow(beta2, steps), -0.5),
-                         (float)beta1, (float)(1.0 - beta1), (float)beta2, (float)(1.0 - beta2), eps, l2, l1,
-                         shrink, maximize ? -1.0f : 1.0f, amsgrad, keys ? keys[k] : 0};
-#pragma omp for schedule(static) nowait
-        for (int64_t s = 0; s < n[k]; s += TILE) tile(&t, k, s, n[k] - s < TILE ? n[k] - s : TILE, &h);
+        if (steps != last) { /* tensors of one group share their step count */
+            step_size = lr / (1.0 - pow(beta1, steps));
+            inv_sqrt_bias2 = pow(1.0 - pow(beta2, steps), -0.5);
+            last = steps;
+        }
+        job.h[k] = (hyper){(float)step_size, (float)inv_sqrt_bias2, (float)beta1, (float)(1.0 - beta1), (float)beta2,
+                           (float)(1.0 - beta2), eps, l2, l1, shrink, maximize ? -1.0f : 1.0f, amsgrad,
+                           keys ? keys[k] : 0};
+        job.start[k + 1] = job.start[k] + n[k];
     }
+    const int64_t total = job.start[count];
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    int64_t chunk = total / ((threads > 1 ? threads : 1) * CHUNKS_PER_THREAD);
+    chunk = chunk < CHUNK_MIN ? CHUNK_MIN : chunk > CHUNK_MAX ? CHUNK_MAX : (chunk + TILE - 1) / TILE * TILE;
+    if ((total + chunk - 1) / chunk > MAX_CHUNKS) chunk = ((total + MAX_CHUNKS - 1) / MAX_CHUNKS + TILE - 1) / TILE * TILE;
+    job.chunk = threads > 1 ? chunk : total;
+    const int64_t chunks = total ? (total + job.chunk - 1) / job.chunk : 0;
+    const int64_t wanted = (threads < chunks ? threads : chunks) - 1;
+    run_job(chunks, wanted > 0 ? start_pool((int)wanted) : 0);
+    pthread_mutex_unlock(&pool.step);
+    return 0;
 }
 
 /* Add one to each of `count` float32 step counts: the optimizer's increment, without a
