@@ -96,12 +96,14 @@ def test_load_state_dict_rejects_mismatch():
 @pytest.mark.parametrize("maximize", [False, True])
 def test_chunked_in_place_step_equals_the_rule(decay, amsgrad, maximize):
     """The chunked step against adamkit.rules.adam itself, to 1e-12 in float64: sizes across
-    and between chunks, empty, one element, 0-d, Fortran-ordered and strided arrays."""
+    and between chunks, empty, one element, 0-d, Fortran-ordered and strided arrays, and zeros
+    of both signs (sign(0) = 0 for L1) in one chunk of many and in a zero-initialized bias."""
     rng = np.random.default_rng(11)
     chunk = CHUNK_BYTES // 8
     shapes = [(0,), (1,), (), (7, 3), (chunk,), (2 * chunk + 5,), (3, chunk // 2 + 1), (17 * chunk + 3,)]
     params = [rng.standard_normal(s) for s in shapes] + [np.asfortranarray(rng.standard_normal((5, 9))),
-                                                         rng.standard_normal((6, 8))[:, ::2]]
+                                                         rng.standard_normal((6, 8))[:, ::2], np.zeros(chunk + 3)]
+    params[7][5 * chunk:5 * chunk + 40:4], params[7][5 * chunk + 1:5 * chunk + 40:4] = 0.0, -0.0
     lrs = [0.01] * 4 + [0.03] * (len(params) - 4)
     opt = akn.AdamW([{"params": params[:4], "lr": 0.01}, {"params": params[4:], "lr": 0.03}],
                     weight_decay=0.1, decay=decay, amsgrad=amsgrad, maximize=maximize, reference_lr=0.02)

@@ -28,9 +28,11 @@ def _decay_terms(group):
 
 
 # Bytes per chunk of one array: the chunk of p, g, m, v and two scratch buffers stay in a
-# core's L2 cache while each ufunc runs over it, so a step streams the arrays through memory
-# once instead of once per operation, and allocates nothing the size of a parameter.
-CHUNK_BYTES = 1 << 17
+# core's L2 cache (or close by) while each ufunc runs over it, so a step streams the arrays
+# through memory once instead of once per operation, and allocates nothing the size of a
+# parameter. Each ufunc call also costs ~0.5 us and takes the GIL: halving the chunk costs 12%
+# on one thread, and two threads gain little below this size (benchmarks/RESULTS.md).
+CHUNK_BYTES = 1 << 18
 # Arrays this many chunks long or longer are split across threads (NumPy's ufuncs release the GIL).
 THREADED_CHUNKS = 8
 
@@ -107,6 +109,10 @@ def _adam_in_place(p, g, m, v, vmax, h):
     """
     chunk = max(1, min(CHUNK_BYTES // p.itemsize, p.size))
     d_buf, t_buf = np.empty(chunk, p.dtype), np.empty(chunk, p.dtype)
+    if h.l1:  # l1*sign(p): l1 with p's sign bit, or 0 (np.sign is not vectorized); a NaN p takes +-l1
+        bits = np.dtype(f"i{p.itemsize}")
+        sign_bit, l1_bits = bits.type(np.iinfo(bits).min), np.array(h.l1, p.dtype).view(bits)
+        zero_buf = np.empty(chunk, bool)
     for start in range(0, p.size, chunk):
         end = min(start + chunk, p.size)
         pc, gc, mc, vc = p[start:end], g[start:end], m[start:end], v[start:end]
@@ -118,8 +124,11 @@ def _adam_in_place(p, g, m, v, vmax, h):
             np.multiply(pc, h.l2, out=t)
             dc = np.add(dc, t, out=d)
         if h.l1:
-            np.sign(pc, out=t)
-            t *= h.l1
+            np.bitwise_and(pc.view(bits), sign_bit, out=t.view(bits))
+            np.bitwise_or(t.view(bits), l1_bits, out=t.view(bits))
+            zero = np.equal(pc, 0, out=zero_buf[:end - start])
+            if zero.any():
+                t[zero] = 0
             dc = np.add(dc, t, out=d)
         d = dc
         if h.shrink != 1:
