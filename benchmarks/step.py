@@ -190,14 +190,14 @@ def main():
                                                              "the reference and the floor")
     parser.add_argument("--decays", default="decoupled,independent,l2,l1")
     parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for torch and the OpenMP kernels (default: torch's own choice)")
+                        help="CPU threads for torch, adamkit's C kernel and DeepSpeed (default: torch's own choice)")
     parser.add_argument("--variants", action="store_true",
                         help="also time the C kernel's rounding modes and state dtypes (CPU)")
     parser.add_argument("--skip", default="adamkit reference,torch for-loop",
                         help="comma-separated names to skip (the slow loops by default)")
     args = parser.parse_args()
     if args.threads:
-        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read by adamkit's C kernel when it loads
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read by DeepSpeed's OpenMP kernel when it loads
         torch.set_num_threads(args.threads)
     device, dtype = torch.device(args.device), DTYPES[args.dtype]
     timer = Timer(device)

@@ -115,7 +115,7 @@ KERNELS = {k.name: k for k in (
     Kernel("fused", "torch's fused Adam/AdamW kernel, every decay mode mapped onto it",
            frozenset({"cpu", "cuda", "mps", "xpu"}), FLOATS, flat=True, step_on_device=True,
            state_dtype=False, sgd=False),
-    Kernel("cpu", "adamkit's single-pass OpenMP C kernel, one thread synchronisation per step, fp32 math",
+    Kernel("cpu", "adamkit's single-pass C kernel on torch's thread count, one wait per step, fp32 math",
            frozenset({"cpu"}), frozenset({torch.float32, torch.bfloat16}), flat=True, step_on_device=False,
            state_dtype=True, sgd=False, roundings=frozenset({"nearest", "kahan", "stochastic"})),
     Kernel("triton", "one Triton launch per (device, dtype), fp32 math, lr and step on the device",
