@@ -17,6 +17,8 @@ import io
 import itertools
 import multiprocessing
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -236,6 +238,27 @@ def test_steps_from_two_python_threads_at_once():
         for _ in range(3):
             got = pool.submit(_three_steps, torch.float32), pool.submit(_three_steps, torch.bfloat16)
             assert _same(got[0].result(), expected[0]) and _same(got[1].result(), expected[1])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
+def test_the_pool_starts_as_many_threads_as_torch_is_set_to():
+    """In a fresh process: a step over many chunks on torch.set_num_threads(4) starts three pool
+    threads beside the caller, and a one-thread step none. Tensors stay below torch's own
+    parallel grain, so torch starts no threads of its own."""
+    script = """
+import os, torch, adamkit.torch as ak
+def step(threads):
+    torch.set_num_threads(threads)
+    ps = [torch.zeros(20000, requires_grad=True) for _ in range(40)]
+    for p in ps:
+        p.grad = torch.ones_like(p)
+    before = len(os.listdir("/proc/self/task"))
+    ak.AdamW(ps, impl="cpu").step()
+    return len(os.listdir("/proc/self/task")) - before
+print(step(1), step(4), step(4))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split() == ["0", "3", "0"]
 
 
 def test_a_forked_child_steps_without_its_parents_threads():

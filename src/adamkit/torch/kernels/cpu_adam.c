@@ -32,8 +32,9 @@
 #define CHUNK_MAX (128 * TILE)
 #define CHUNKS_PER_THREAD 32
 #define MAX_THREADS 256
-#define SPIN_NS 5000 /* an idle pool thread watches this long for the next step, then sleeps: a longer
-                         * spin takes CPU from whatever else runs and gains nothing measurable */
+/* An idle pool thread watches this long for the next step, then sleeps: a longer spin takes CPU
+ * from whatever else runs and gained nothing measurable. */
+#define SPIN_NS 5000
 
 enum { NEAREST = 0, KAHAN = 1, STOCHASTIC = 2 };
 #define WEYL 0x9E3779B9u
@@ -373,7 +374,8 @@ static void run_chunk(int64_t c) {
     }
     for (; a < b; k++) {
         int64_t end = (start[k + 1] < b ? start[k + 1] : b) - start[k];
-        for (int64_t s = a - start[k]; s < end; s += TILE) job.tile(&job.t, k, s, end - s < TILE ? end - s : TILE, &job.h[k]);
+        for (int64_t s = a - start[k]; s < end; s += TILE)
+            job.tile(&job.t, k, s, end - s < TILE ? end - s : TILE, &job.h[k]);
         a = start[k] + end;
     }
 }
@@ -509,7 +511,7 @@ static void run_job(int64_t chunks, int helpers) {
 /* Room for `count` tensors' scalars and starts, kept between steps. */
 static int reserve(int64_t count) {
     static int64_t capacity;
-    if (count <= capacity) return 1;
+    if (job.start && count <= capacity) return 1;
     hyper *h = realloc(job.h, count * sizeof *h);
     if (h) job.h = h;
     int64_t *start = realloc(job.start, (count + 1) * sizeof *start);
@@ -551,7 +553,8 @@ int adam(int64_t count, void **p, void **g, void **m, void **v, void **vmax, voi
     if (threads > MAX_THREADS) threads = MAX_THREADS;
     int64_t chunk = total / ((threads > 1 ? threads : 1) * CHUNKS_PER_THREAD);
     chunk = chunk < CHUNK_MIN ? CHUNK_MIN : chunk > CHUNK_MAX ? CHUNK_MAX : (chunk + TILE - 1) / TILE * TILE;
-    if ((total + chunk - 1) / chunk > MAX_CHUNKS) chunk = ((total + MAX_CHUNKS - 1) / MAX_CHUNKS + TILE - 1) / TILE * TILE;
+    if ((total + chunk - 1) / chunk > MAX_CHUNKS)
+        chunk = ((total + MAX_CHUNKS - 1) / MAX_CHUNKS + TILE - 1) / TILE * TILE;
     job.chunk = threads > 1 ? chunk : total;
     const int64_t chunks = total ? (total + job.chunk - 1) / job.chunk : 0;
     const int64_t wanted = (threads < chunks ? threads : chunks) - 1;
