@@ -2,6 +2,7 @@
 PostgreSQL, best-vs-best, bad input."""
 
 import csv
+import datetime
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ POSTGRES = os.environ.get("ADAMKIT_TEST_POSTGRES_URL")
 GRID = ["cancer", "--quick", "--optimizers", "adamw,adamw-independent", "--lr", "1e-2:1:3",
         "--weight-decay", "1e-3:1e-1:3", "--quiet"]
 CELLS = 2 * 3 * 3
+JUST_STARTED = datetime.timedelta(seconds=0.25)  # a trial of the kill tests' length takes about a second
 
 
 def _sweep(out, *extra):
@@ -123,18 +125,29 @@ def _cli(*args, env=None):
                             env={**os.environ, "PYTHONPATH": str(src), **(env or {})})
 
 
+def _signal_inside_a_trial(proc, out, sig, completed):
+    """Send ``sig`` once ``completed`` trials are done and the next has just started: a trial
+    takes about a second, so the signal lands inside it, whatever the machine's speed."""
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline and proc.poll() is None
+        if (Path(out) / "sweep.json").exists():
+            trials = _study(out).trials
+            running = [t for t in trials if t.state.name == "RUNNING"]
+            done = sum(t.state.name == "COMPLETE" for t in trials)
+            if running and done >= completed and datetime.datetime.now() - running[0].datetime_start < JUST_STARTED:
+                proc.send_signal(sig)
+                return
+        time.sleep(0.02)
+
+
 @pytest.mark.slow
 def test_sigkill_mid_sweep_then_rerun(tmp_path):
     out = tmp_path / "killed"
     # longer runs, so that the kill lands inside a trial
     grid = [*GRID[:1], "--steps", "3000", *GRID[2:]]
     proc = _cli(*grid, "--jobs", "1", "--heartbeat", "1", "--out", str(out))
-    deadline = time.monotonic() + 120
-    while not ((out / "runs").is_dir() and len(list((out / "runs").iterdir())) >= 2):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.1)
-    time.sleep(0.5)  # into the third trial (each takes a second or two)
-    proc.send_signal(signal.SIGKILL)
+    _signal_inside_a_trial(proc, out, signal.SIGKILL, completed=2)
     proc.wait()
     at_kill = _states(_study(out))
     assert at_kill.get("RUNNING") == 1 and 2 <= at_kill.get("COMPLETE", 0) < CELLS
@@ -153,12 +166,7 @@ def test_ctrl_c_keeps_finished_trials_and_fails_the_interrupted_one(tmp_path):
     src = Path(__file__).parent.parent / "src"
     proc = subprocess.Popen([sys.executable, "-m", "adamkit", "sweep", *grid, "--jobs", "1", "--out", str(out)],
                             env={**os.environ, "PYTHONPATH": str(src)}, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not ((out / "runs").is_dir() and len(list((out / "runs").iterdir())) >= 1):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.1)
-    time.sleep(0.5)  # into the second trial (each takes a second or two)
-    proc.send_signal(signal.SIGINT)
+    _signal_inside_a_trial(proc, out, signal.SIGINT, completed=1)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted; finished trials are kept" in err and "Traceback" not in err
     at_stop = _states(_study(out))
