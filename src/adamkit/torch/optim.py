@@ -493,13 +493,13 @@ class Adam(_Base):
     def _init_group(self, group, params, on_device, states):
         """Create missing state, ``step`` placed where each tensor's kernel reads it. torch.compile
         runs a method of this name eagerly, outside the graph, as it does torch.optim's."""
-        cpu, amsgrad = not group["capturable"], group["amsgrad"]
+        host_steps, amsgrad = not group["capturable"], group["amsgrad"]
         kahan = group.get("rounding", "nearest") == "kahan"
         for p, device, state in zip(params, on_device, states):
             step = state.get("step")
-            if (step is None or step.dtype != torch.float32 or not (step.is_cpu if cpu and not device else
-                                                                   step.device == p.device)
-                    or amsgrad and "max_exp_avg_sq" not in state or kahan):  # else: all there, as it was
+            placed = step is not None and step.dtype == torch.float32 and (
+                step.is_cpu if host_steps and not device else step.device == p.device)
+            if not placed or amsgrad and "max_exp_avg_sq" not in state or kahan:  # else all is there already
                 self._state(p, group, device, state)
 
     def _state(self, p, group, on_device, state=None):
