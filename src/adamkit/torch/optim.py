@@ -56,6 +56,7 @@ def _plain(x):
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
 _DTYPE, _DEVICE, _IS_SPARSE = (operator.attrgetter(name) for name in ("dtype", "device", "is_sparse"))
 _STRIDE = operator.methodcaller("stride")
+_CPU = torch.device("cpu")
 
 
 def _kernel_view(t):
@@ -493,28 +494,22 @@ class Adam(_Base):
     def _init_group(self, group, params, on_device, states):
         """Create missing state, ``step`` placed where each tensor's kernel reads it. torch.compile
         runs a method of this name eagerly, outside the graph, as it does torch.optim's."""
-        host_steps, amsgrad = not group["capturable"], group["amsgrad"]
-        kahan = group.get("rounding", "nearest") == "kahan"
+        on_host, amsgrad = not group["capturable"], group["amsgrad"]
+        dtype, kahan = group.get("state_dtype"), group.get("rounding", "nearest") == "kahan"
         for p, device, state in zip(params, on_device, states):
             step = state.get("step")
-            placed = step is not None and step.dtype == torch.float32 and (
-                step.is_cpu if host_steps and not device else step.device == p.device)
-            if not placed or amsgrad and "max_exp_avg_sq" not in state or kahan:  # else all is there already
-                self._state(p, group, device, state)
-
-    def _state(self, p, group, on_device, state=None):
-        state = self.state[p] if state is None else state
-        step_device = p.device if on_device or group["capturable"] else torch.device("cpu")
-        dtype = group.get("state_dtype") or p.dtype
-        if "step" not in state:
-            state["step"] = torch.tensor(0.0, dtype=torch.float32, device=step_device)
-            state["exp_avg"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
-        elif state["step"].device != step_device or state["step"].dtype != torch.float32:
-            state["step"] = state["step"].to(step_device, torch.float32)  # a checkpoint, or another kernel last step
-        if group["amsgrad"] and "max_exp_avg_sq" not in state:
-            state["max_exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
-        return self._rounding_state(p, group, state)
+            step_device = _CPU if on_host and not device else p.device
+            if step is None:
+                state["step"] = torch.tensor(0.0, dtype=torch.float32, device=step_device)
+                state["exp_avg"] = torch.zeros_like(p, dtype=dtype or p.dtype, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, dtype=dtype or p.dtype, memory_format=torch.preserve_format)
+            elif step.dtype != torch.float32 or step.device != step_device:
+                state["step"] = step.to(step_device, torch.float32)  # a checkpoint, or another kernel last step
+            if amsgrad and "max_exp_avg_sq" not in state:
+                state["max_exp_avg_sq"] = torch.zeros_like(p, dtype=dtype or p.dtype,
+                                                           memory_format=torch.preserve_format)
+            if kahan:
+                self._rounding_state(p, group, state)
 
     def _update_group(self, group, params, grads, choices):
         split = choices.split
