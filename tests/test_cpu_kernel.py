@@ -13,6 +13,7 @@ is checked bit for bit against :mod:`adamkit.torch.kernels.rounding`.
 """
 
 import concurrent.futures
+import contextlib
 import io
 import itertools
 import multiprocessing
@@ -177,13 +178,21 @@ def test_many_steps_of_small_updates(rounding):
     _resynced_run(fast, opt_f, ref, opt_r, steps=50, seed=4)
 
 
-@pytest.fixture(params=[1, 2, 3, 5])
-def threads(request):
+@contextlib.contextmanager
+def torch_threads(n):
     """The kernel runs a step on torch.get_num_threads() threads: the caller and its pool."""
     before = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(before)
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(params=[1, 2, 3, 5])
+def threads(request):
+    with torch_threads(request.param):
+        yield request.param
 
 
 # A tensor of many chunks, then small ones that share chunks: every way a chunk can cut them.
@@ -220,14 +229,10 @@ def _same(a, b):
 
 @pytest.mark.parametrize("rounding", ROUNDINGS)
 def test_the_thread_count_changes_no_bit(rounding):
-    before = torch.get_num_threads()
-    try:
-        runs = []
-        for n in (1, 2, 7, 1):
-            torch.set_num_threads(n)
+    runs = []
+    for n in (1, 2, 7, 1):
+        with torch_threads(n):
             runs.append(_three_steps(rounding=rounding))
-    finally:
-        torch.set_num_threads(before)
     assert all(_same(runs[0], run) for run in runs[1:])
 
 
@@ -265,9 +270,7 @@ def test_a_forked_child_steps_without_its_parents_threads():
     """A child has none of the pool's threads (a DataLoader worker, say): it steps on its own.
     Tensors stay below torch's own parallel grain: torch's OpenMP pool does not survive a fork."""
     shapes = [(20000,)] * 40  # dozens of chunks for the kernel
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with torch_threads(2):
         expected = _three_steps(torch.float32, shapes)  # starts the pool in this process
         child = multiprocessing.get_context("fork").Process(
             target=lambda: os._exit(0 if _same(_three_steps(torch.float32, shapes), expected) else 1))
@@ -275,8 +278,6 @@ def test_a_forked_child_steps_without_its_parents_threads():
         child.join(timeout=120)
         if child.exitcode is None:
             child.kill()
-    finally:
-        torch.set_num_threads(before)
     assert child.exitcode == 0
 
 
