@@ -164,8 +164,10 @@ def test_ctrl_c_keeps_finished_trials_and_fails_the_interrupted_one(tmp_path):
     out = tmp_path / "interrupted"
     grid = [*GRID[:1], "--steps", "3000", *GRID[2:]]
     src = Path(__file__).parent.parent / "src"
+    # Ctrl-C as a terminal delivers it: a shell's background job would start with SIGINT ignored
     proc = subprocess.Popen([sys.executable, "-m", "adamkit", "sweep", *grid, "--jobs", "1", "--out", str(out)],
-                            env={**os.environ, "PYTHONPATH": str(src)}, stderr=subprocess.PIPE, text=True)
+                            env={**os.environ, "PYTHONPATH": str(src)}, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _signal_inside_a_trial(proc, out, signal.SIGINT, completed=1)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted; finished trials are kept" in err and "Traceback" not in err
