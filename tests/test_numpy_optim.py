@@ -1,12 +1,17 @@
 """adamkit.numpy: in-place updates, groups, dtypes and checkpoints."""
 
+import concurrent.futures
 import copy
+import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import adamkit.numpy as akn
 from adamkit import rules
+from adamkit.numpy import optim
 from adamkit.numpy.optim import CHUNK_BYTES
 from adamkit.rules import DECAY_MODES
 from reference import AdamRef, SGDRef
@@ -125,3 +130,60 @@ def test_chunked_in_place_step_equals_the_rule(decay, amsgrad, maximize):
             for actual, want in [(p, want_p), (got["exp_avg"], want_m), (got["exp_avg_sq"], want_v)] + (
                     [(got["max_exp_avg_sq"], want_vmax)] if amsgrad else []):
                 np.testing.assert_allclose(actual, want, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(jobs=st.lists(st.tuples(st.integers(0, 3 * CHUNK_BYTES // 4), st.sampled_from([np.float32, np.float64])),
+                     min_size=1, max_size=8),
+       threads=st.integers(1, 6))
+def test_a_steps_shares_cover_every_element_once_at_chunk_boundaries(jobs, threads):
+    """The step's elements, cut into one run per thread: each job's elements in order, once;
+    every cut on a chunk boundary of its array; each run within a chunk or two of an equal share."""
+    jobs = [(None, [np.empty(n, dtype)], ()) for n, dtype in jobs]
+    shares = optim._shares(jobs, threads)
+    assert len(shares) == threads
+    covered = [0] * len(jobs)
+    for pieces in shares:
+        for j, lo, hi in pieces:
+            assert lo == covered[j] < hi and lo % optim._chunk(jobs[j][1]) == 0
+            covered[j] = hi
+    assert covered == [arrays[0].size for _, arrays, _ in jobs]
+    total = sum(covered)
+    for pieces in shares:
+        assert abs(sum(hi - lo for _, lo, hi in pieces) - total / threads) <= 2 * CHUNK_BYTES // 4
+
+
+@pytest.mark.parametrize("decay", ["decoupled", "l1"])
+def test_a_step_shared_among_threads_changes_no_bit(monkeypatch, decay):
+    """Float32 and float64 groups, tensors long and short, stepped on 1, 2, 3 and 5 threads: the
+    same bits every time, and with more than one thread every piece runs off the caller's thread."""
+    rng = np.random.default_rng(5)
+    sizes = {np.float32: [1_000_001, 17, 1_500_000, 0], np.float64: [170_001, 3]}  # 45 chunks
+    start = {dtype: [rng.standard_normal(n).astype(dtype) for n in ns] for dtype, ns in sizes.items()}
+    grads = [[rng.standard_normal(n).astype(dtype) for dtype, ns in sizes.items() for n in ns] for _ in range(3)]
+    runs, step = {}, optim._adam_in_place
+    for threads in [1, 2, 3, 5]:
+        callers = []
+
+        def recorded(*args, _callers=callers):
+            _callers.append(threading.get_ident())
+            step(*args)
+
+        pool = concurrent.futures.ThreadPoolExecutor(threads)
+        monkeypatch.setattr(optim, "_threads", lambda n=threads: n)
+        monkeypatch.setattr(optim, "_pool", lambda p=pool: p)
+        monkeypatch.setattr(optim, "_adam_in_place", recorded)
+        params = {dtype: [p.copy() for p in ps] for dtype, ps in start.items()}
+        opt = akn.AdamW([{"params": ps} for ps in params.values()], lr=0.01, weight_decay=0.1, decay=decay,
+                        amsgrad=True)
+        for g in grads:
+            opt.step(g)
+        pool.shutdown()
+        if threads > 1:
+            assert len(callers) > 3 * 5  # more pieces than the five non-empty tensors: the long ones were cut
+            assert threading.get_ident() not in callers
+        runs[threads] = [a for ps in params.values() for a in ps] + [
+            a for state in opt.state.values() for a in state.values() if isinstance(a, np.ndarray)]
+    for threads in [2, 3, 5]:
+        for got, want in zip(runs[threads], runs[1], strict=True):
+            np.testing.assert_array_equal(got, want)

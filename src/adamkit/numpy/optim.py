@@ -7,9 +7,11 @@ per-group hyperparameters), ``state`` per parameter, ``state_dict()`` and
 ``eta = lr / reference_lr`` (:func:`adamkit.rules.schedule_multiplier`) drives ``decay="independent"``.
 """
 
+import bisect
 import concurrent.futures
 import copy
 import functools
+import itertools
 import os
 from typing import NamedTuple
 
@@ -33,7 +35,7 @@ def _decay_terms(group):
 # parameter. Each ufunc call also costs ~0.5 us and takes the GIL: halving the chunk costs 12%
 # on one thread, and two threads gain little below this size (benchmarks/RESULTS.md).
 CHUNK_BYTES = 1 << 18
-# Arrays this many chunks long or longer are split across threads (NumPy's ufuncs release the GIL).
+# A step is shared across threads (NumPy's ufuncs release the GIL), each taking at least this many chunks.
 THREADED_CHUNKS = 8
 
 
@@ -57,18 +59,45 @@ def _pool():
     return concurrent.futures.ThreadPoolExecutor(_threads())
 
 
-def _in_parallel(fn, arrays, *args):
-    """``fn(*slices, *args)`` over contiguous slices of the 1-D ``arrays``, one per thread."""
-    n = arrays[0].size
-    chunk = CHUNK_BYTES // arrays[0].itemsize
-    threads = min(_threads(), n // (THREADED_CHUNKS * chunk))
+def _chunk(arrays):
+    return CHUNK_BYTES // arrays[0].itemsize
+
+
+def _shares(jobs, threads):
+    """The step's elements, every job's end to end, cut into ``threads`` runs of about equal
+    length at chunk boundaries: per thread, a list of ``(job, lo, hi)`` pieces."""
+    sizes = [arrays[0].size for _, arrays, _ in jobs]
+    ends = list(itertools.accumulate(sizes))
+    cuts = [(0, 0)]
+    for i in range(1, threads):
+        at = ends[-1] * i // threads
+        j = bisect.bisect_right(ends, at)
+        offset = at - (ends[j - 1] if j else 0)
+        cuts.append((j, offset - offset % _chunk(jobs[j][1])))
+    cuts.append((len(jobs), 0))
+    shares = []
+    for (j0, lo0), (j1, hi1) in zip(cuts, cuts[1:]):
+        pieces = [(j, lo0 if j == j0 else 0, hi1 if j == j1 else sizes[j]) for j in range(j0, min(j1 + 1, len(jobs)))]
+        shares.append([piece for piece in pieces if piece[2] > piece[1]])
+    return shares
+
+
+def _run(jobs):
+    """Run every ``(fn, arrays, args)`` job, ``fn(*arrays, *args)`` on its 1-D arrays. A step
+    long enough is shared out across threads in one go, so no thread waits at each tensor."""
+    threads = min(_threads(), sum(arrays[0].nbytes for _, arrays, _ in jobs) // (THREADED_CHUNKS * CHUNK_BYTES))
     if threads <= 1:
-        return fn(*arrays, *args)
-    bounds = [n * i // threads // chunk * chunk for i in range(threads)] + [n]
-    futures = [_pool().submit(fn, *[None if a is None else a[lo:hi] for a in arrays], *args)
-               for lo, hi in zip(bounds, bounds[1:])]
-    for f in futures:
-        f.result()
+        for fn, arrays, args in jobs:
+            fn(*arrays, *args)
+        return
+
+    def run(pieces):
+        for j, lo, hi in pieces:
+            fn, arrays, args = jobs[j]
+            fn(*[None if a is None else a[lo:hi] for a in arrays], *args)
+
+    for future in [_pool().submit(run, pieces) for pieces in _shares(jobs, threads)]:
+        future.result()
 
 
 class _AdamScalars(NamedTuple):
@@ -191,6 +220,7 @@ class Optimizer:
         raise NotImplementedError
 
     def _update(self, group, p, g, state):
+        """Update ``p`` now, or return the ``(fn, arrays, args)`` job that will (see :func:`_run`)."""
         raise NotImplementedError
 
     def _params(self):
@@ -207,13 +237,16 @@ class Optimizer:
                 raise ValueError(f"grads: gradient of shape {np.shape(g)} for a parameter of shape {p.shape}")
         for group in self.param_groups:
             self._check(group)
-        index = 0
+        jobs, index = [], 0
         for group in self.param_groups:
             for p in group["params"]:
                 g = grads[index]
                 if g is not None:
-                    self._update(group, p, np.asarray(g, dtype=p.dtype), self.state.setdefault(index, {}))
+                    job = self._update(group, p, np.asarray(g, dtype=p.dtype), self.state.setdefault(index, {}))
+                    if job is not None:
+                        jobs.append(job)
                 index += 1
+        _run(jobs)
 
     def state_dict(self):
         groups, index = [], 0
@@ -310,8 +343,7 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"][...] = vmax
             return
         p1, g1, m1, v1, *vmax1 = flat
-        _in_parallel(_adam_in_place, [p1, g1, m1, v1, vmax1[0] if vmax1 else None],
-                     _AdamScalars.of(group, state["step"]))
+        return _adam_in_place, [p1, g1, m1, v1, vmax1[0] if vmax1 else None], (_AdamScalars.of(group, state["step"]),)
 
 
 class AdamW(Adam):
