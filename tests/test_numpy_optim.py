@@ -134,23 +134,17 @@ def test_chunked_in_place_step_equals_the_rule(decay, amsgrad, maximize):
 
 @settings(max_examples=200, deadline=None)
 @given(jobs=st.lists(st.tuples(st.integers(0, 3 * CHUNK_BYTES // 4), st.sampled_from([np.float32, np.float64])),
-                     min_size=1, max_size=8),
-       threads=st.integers(1, 6))
-def test_a_steps_shares_cover_every_element_once_at_chunk_boundaries(jobs, threads):
-    """The step's elements, cut into one run per thread: each job's elements in order, once;
-    every cut on a chunk boundary of its array; each run within a chunk or two of an equal share."""
+                     max_size=8),
+       chunks=st.integers(1, 5))
+def test_a_steps_pieces_cover_every_element_once_at_chunk_boundaries(jobs, chunks):
+    """The pieces threads take: each job's elements in order, once, cut every ``chunks`` chunks."""
     jobs = [(None, [np.empty(n, dtype)], ()) for n, dtype in jobs]
-    shares = optim._shares(jobs, threads)
-    assert len(shares) == threads
     covered = [0] * len(jobs)
-    for pieces in shares:
-        for j, lo, hi in pieces:
-            assert lo == covered[j] < hi and lo % optim._chunk(jobs[j][1]) == 0
-            covered[j] = hi
+    for j, lo, hi in optim._pieces(jobs, chunks):
+        assert lo == covered[j] < hi <= lo + chunks * optim._chunk(jobs[j][1])
+        assert lo % (chunks * optim._chunk(jobs[j][1])) == 0
+        covered[j] = hi
     assert covered == [arrays[0].size for _, arrays, _ in jobs]
-    total = sum(covered)
-    for pieces in shares:
-        assert abs(sum(hi - lo for _, lo, hi in pieces) - total / threads) <= 2 * CHUNK_BYTES // 4
 
 
 @pytest.mark.parametrize("decay", ["decoupled", "l1"])

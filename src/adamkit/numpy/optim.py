@@ -7,7 +7,6 @@ per-group hyperparameters), ``state`` per parameter, ``state_dict()`` and
 ``eta = lr / reference_lr`` (:func:`adamkit.rules.schedule_multiplier`) drives ``decay="independent"``.
 """
 
-import bisect
 import concurrent.futures
 import copy
 import functools
@@ -37,6 +36,8 @@ def _decay_terms(group):
 CHUNK_BYTES = 1 << 18
 # A step is shared across threads (NumPy's ufuncs release the GIL), each taking at least this many chunks.
 THREADED_CHUNKS = 8
+# Chunks per piece a thread takes at a time.
+PIECE_CHUNKS = 4
 
 
 def _flat_views(arrays):
@@ -63,40 +64,31 @@ def _chunk(arrays):
     return CHUNK_BYTES // arrays[0].itemsize
 
 
-def _shares(jobs, threads):
-    """The step's elements, every job's end to end, cut into ``threads`` runs of about equal
-    length at chunk boundaries: per thread, a list of ``(job, lo, hi)`` pieces."""
-    sizes = [arrays[0].size for _, arrays, _ in jobs]
-    ends = list(itertools.accumulate(sizes))
-    cuts = [(0, 0)]
-    for i in range(1, threads):
-        at = ends[-1] * i // threads
-        j = bisect.bisect_right(ends, at)
-        offset = at - (ends[j - 1] if j else 0)
-        cuts.append((j, offset - offset % _chunk(jobs[j][1])))
-    cuts.append((len(jobs), 0))
-    shares = []
-    for (j0, lo0), (j1, hi1) in zip(cuts, cuts[1:]):
-        pieces = [(j, lo0 if j == j0 else 0, hi1 if j == j1 else sizes[j]) for j in range(j0, min(j1 + 1, len(jobs)))]
-        shares.append([piece for piece in pieces if piece[2] > piece[1]])
-    return shares
+def _pieces(jobs, chunks):
+    """Every job cut into ``(job, lo, hi)`` pieces of ``chunks`` chunks (the last one shorter)."""
+    for j, (_, arrays, _) in enumerate(jobs):
+        n, span = arrays[0].size, chunks * _chunk(arrays)
+        yield from ((j, lo, min(lo + span, n)) for lo in range(0, n, span))
 
 
 def _run(jobs):
     """Run every ``(fn, arrays, args)`` job, ``fn(*arrays, *args)`` on its 1-D arrays. A step
-    long enough is shared out across threads in one go, so no thread waits at each tensor."""
+    long enough is shared out across threads, which take its pieces in turn from one counter,
+    so no thread waits at each tensor or for a thread that fell behind."""
     threads = min(_threads(), sum(arrays[0].nbytes for _, arrays, _ in jobs) // (THREADED_CHUNKS * CHUNK_BYTES))
     if threads <= 1:
         for fn, arrays, args in jobs:
             fn(*arrays, *args)
         return
+    pieces, taken = list(_pieces(jobs, PIECE_CHUNKS)), itertools.count()
 
-    def run(pieces):
-        for j, lo, hi in pieces:
+    def work():
+        while (i := next(taken)) < len(pieces):  # count's next is atomic under the GIL
+            j, lo, hi = pieces[i]
             fn, arrays, args = jobs[j]
             fn(*[None if a is None else a[lo:hi] for a in arrays], *args)
 
-    for future in [_pool().submit(run, pieces) for pieces in _shares(jobs, threads)]:
+    for future in [_pool().submit(work) for _ in range(threads)]:
         future.result()
 
 
