@@ -108,10 +108,15 @@ class _AdamScalars(NamedTuple):
 
     @classmethod
     def of(cls, group, step):
-        beta1, beta2 = group["betas"]
-        terms = _decay_terms(group)
-        return cls(group["lr"], beta1, beta2, group["eps"], terms["l2"], terms["l1"], terms["shrink"],
-                   -1.0 if group["maximize"] else 1.0, 1 - beta1**step, (1 - beta2**step) ** 0.5)
+        return cls._of(group["lr"], *group["betas"], group["eps"], group["weight_decay"], group["decay"],
+                       group["reference_lr"], group["maximize"], step)
+
+    @classmethod
+    @functools.lru_cache(maxsize=256)  # the same few per step, once for all of a group's tensors
+    def _of(cls, lr, beta1, beta2, eps, weight_decay, decay, reference_lr, maximize, step):
+        terms = _decay_terms(dict(lr=lr, weight_decay=weight_decay, decay=decay, reference_lr=reference_lr))
+        return cls(lr, beta1, beta2, eps, terms["l2"], terms["l1"], terms["shrink"], -1.0 if maximize else 1.0,
+                   1 - beta1**step, (1 - beta2**step) ** 0.5)
 
 
 def _adam_in_place(p, g, m, v, vmax, h):
