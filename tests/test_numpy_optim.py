@@ -133,16 +133,15 @@ def test_chunked_in_place_step_equals_the_rule(decay, amsgrad, maximize):
 
 
 @settings(max_examples=200, deadline=None)
-@given(jobs=st.lists(st.tuples(st.integers(0, 3 * CHUNK_BYTES // 4), st.sampled_from([np.float32, np.float64])),
-                     max_size=8),
-       chunks=st.integers(1, 5))
-def test_a_steps_pieces_cover_every_element_once_at_chunk_boundaries(jobs, chunks):
-    """The pieces threads take: each job's elements in order, once, cut every ``chunks`` chunks."""
+@given(jobs=st.lists(st.tuples(st.integers(0, 3000), st.sampled_from([np.float32, np.float64])), max_size=8),
+       piece_bytes=st.sampled_from([8, 64, 1000, 4096]))
+def test_a_steps_pieces_cover_every_element_once(jobs, piece_bytes):
+    """The pieces threads take: each job's elements in order, once, cut every ``piece_bytes``."""
     jobs = [(None, [np.empty(n, dtype)], ()) for n, dtype in jobs]
     covered = [0] * len(jobs)
-    for j, lo, hi in optim._pieces(jobs, chunks):
-        assert lo == covered[j] < hi <= lo + chunks * optim._chunk(jobs[j][1])
-        assert lo % (chunks * optim._chunk(jobs[j][1])) == 0
+    for j, lo, hi in optim._pieces(jobs, piece_bytes):
+        span = piece_bytes // jobs[j][1][0].itemsize
+        assert lo == covered[j] < hi <= lo + span and lo % span == 0
         covered[j] = hi
     assert covered == [arrays[0].size for _, arrays, _ in jobs]
 
@@ -152,7 +151,7 @@ def test_a_step_shared_among_threads_changes_no_bit(monkeypatch, decay):
     """Float32 and float64 groups, tensors long and short, stepped on 1, 2, 3 and 5 threads: the
     same bits every time, and with more than one thread every piece runs off the caller's thread."""
     rng = np.random.default_rng(5)
-    sizes = {np.float32: [1_000_001, 17, 1_500_000, 0], np.float64: [170_001, 3]}  # 45 chunks
+    sizes = {np.float32: [2_500_001, 17, 3_000_000, 0], np.float64: [400_001, 3]}  # 25 MB: 6 pieces and more
     start = {dtype: [rng.standard_normal(n).astype(dtype) for n in ns] for dtype, ns in sizes.items()}
     grads = [[rng.standard_normal(n).astype(dtype) for dtype, ns in sizes.items() for n in ns] for _ in range(3)]
     runs, step = {}, optim._adam_in_place

@@ -28,16 +28,18 @@ def _decay_terms(group):
     return terms._asdict()
 
 
-# Bytes per chunk of one array: the chunk of p, g, m, v and two scratch buffers stay in a
-# core's L2 cache (or close by) while each ufunc runs over it, so a step streams the arrays
-# through memory once instead of once per operation, and allocates nothing the size of a
-# parameter. Each ufunc call also costs ~0.5 us and takes the GIL: halving the chunk costs 12%
-# on one thread, and two threads gain little below this size (benchmarks/RESULTS.md).
+# Bytes per chunk of one array on one thread: the chunk of p, g, m, v and two scratch buffers
+# stay in a core's L2 cache (or close by) while each ufunc runs over it, so a step streams the
+# arrays through memory once instead of once per operation, and allocates nothing the size of a
+# parameter. Each ufunc call also costs ~0.5 us and takes the GIL.
 CHUNK_BYTES = 1 << 18
-# A step is shared across threads (NumPy's ufuncs release the GIL), each taking at least this many chunks.
-THREADED_CHUNKS = 8
-# Chunks per piece a thread takes at a time.
-PIECE_CHUNKS = 4
+# Bytes per chunk on several threads: threads that make many short ufunc calls queue for the
+# GIL. Two threads on 256 KB chunks at times gained nothing over one; on 1 MB chunks, which
+# leave L2, they kept their gain (benchmarks/numpy_chunks.py, benchmarks/RESULTS.md).
+THREADED_CHUNK_BYTES = 1 << 20
+# Threads take a step's pieces, this many bytes of each array, in turn; a step gets at most one
+# thread per piece of its length.
+PIECE_BYTES = 1 << 22
 
 
 def _flat_views(arrays):
@@ -60,33 +62,29 @@ def _pool():
     return concurrent.futures.ThreadPoolExecutor(_threads())
 
 
-def _chunk(arrays):
-    return CHUNK_BYTES // arrays[0].itemsize
-
-
-def _pieces(jobs, chunks):
-    """Every job cut into ``(job, lo, hi)`` pieces of ``chunks`` chunks (the last one shorter)."""
+def _pieces(jobs, piece_bytes):
+    """Every job cut into ``(job, lo, hi)`` pieces of ``piece_bytes`` (the last one shorter)."""
     for j, (_, arrays, _) in enumerate(jobs):
-        n, span = arrays[0].size, chunks * _chunk(arrays)
+        n, span = arrays[0].size, piece_bytes // arrays[0].itemsize
         yield from ((j, lo, min(lo + span, n)) for lo in range(0, n, span))
 
 
 def _run(jobs):
-    """Run every ``(fn, arrays, args)`` job, ``fn(*arrays, *args)`` on its 1-D arrays. A step
-    long enough is shared out across threads, which take its pieces in turn from one counter,
-    so no thread waits at each tensor or for a thread that fell behind."""
-    threads = min(_threads(), sum(arrays[0].nbytes for _, arrays, _ in jobs) // (THREADED_CHUNKS * CHUNK_BYTES))
+    """Run every ``(fn, arrays, args)`` job, ``fn(*arrays, *args, chunk_bytes)`` on its 1-D
+    arrays. A step long enough is shared out across threads, which take its pieces in turn from
+    one counter, so no thread waits at each tensor or for a thread that fell behind."""
+    threads = min(_threads(), sum(arrays[0].nbytes for _, arrays, _ in jobs) // PIECE_BYTES)
     if threads <= 1:
         for fn, arrays, args in jobs:
-            fn(*arrays, *args)
+            fn(*arrays, *args, CHUNK_BYTES)
         return
-    pieces, taken = list(_pieces(jobs, PIECE_CHUNKS)), itertools.count()
+    pieces, taken = list(_pieces(jobs, PIECE_BYTES)), itertools.count()
 
     def work():
         while (i := next(taken)) < len(pieces):  # count's next is atomic under the GIL
             j, lo, hi = pieces[i]
             fn, arrays, args = jobs[j]
-            fn(*[None if a is None else a[lo:hi] for a in arrays], *args)
+            fn(*[None if a is None else a[lo:hi] for a in arrays], *args, THREADED_CHUNK_BYTES)
 
     for future in [_pool().submit(work) for _ in range(threads)]:
         future.result()
@@ -119,7 +117,7 @@ class _AdamScalars(NamedTuple):
                    1 - beta1**step, (1 - beta2**step) ** 0.5)
 
 
-def _adam_in_place(p, g, m, v, vmax, h):
+def _adam_in_place(p, g, m, v, vmax, h, chunk_bytes):
     r""":func:`adamkit.rules.adam` on 1-D arrays, chunk by chunk, in place.
 
     Each chunk runs the rule's operations in the rule's order, with the bias corrections
@@ -133,7 +131,7 @@ def _adam_in_place(p, g, m, v, vmax, h):
 
     so float64 results equal the rule's to a few roundings. ``g`` is only read.
     """
-    chunk = max(1, min(CHUNK_BYTES // p.itemsize, p.size))
+    chunk = max(1, min(chunk_bytes // p.itemsize, p.size))
     d_buf, t_buf = np.empty(chunk, p.dtype), np.empty(chunk, p.dtype)
     if h.l1:  # l1*sign(p): l1 with p's sign bit, or 0 (np.sign is not vectorized); a NaN p takes +-l1
         bits = np.dtype(f"i{p.itemsize}")
