@@ -28,6 +28,14 @@ def test_in_place_update_keeps_dtype_and_identity(dtype):
     np.testing.assert_allclose(w, (1 - 0.1 * 0.01) - 0.1, rtol=1e-6)
 
 
+@pytest.mark.parametrize("lr", [np.array(0.1), np.float64(0.1)])
+def test_lr_may_be_a_numpy_scalar_or_0d_array(lr):
+    w, ref = np.ones(3), np.ones(3)
+    akn.AdamW([w], lr=lr).step([np.ones(3)])
+    akn.AdamW([ref], lr=0.1).step([np.ones(3)])
+    np.testing.assert_array_equal(w, ref)
+
+
 def test_per_group_hyperparameters_match_reference():
     rng = np.random.default_rng(0)
     w, b = rng.standard_normal((4, 3)), rng.standard_normal(3)

@@ -106,15 +106,10 @@ class _AdamScalars(NamedTuple):
 
     @classmethod
     def of(cls, group, step):
-        return cls._of(group["lr"], *group["betas"], group["eps"], group["weight_decay"], group["decay"],
-                       group["reference_lr"], group["maximize"], step)
-
-    @classmethod
-    @functools.lru_cache(maxsize=256)  # the same few per step, once for all of a group's tensors
-    def _of(cls, lr, beta1, beta2, eps, weight_decay, decay, reference_lr, maximize, step):
-        terms = _decay_terms(dict(lr=lr, weight_decay=weight_decay, decay=decay, reference_lr=reference_lr))
-        return cls(lr, beta1, beta2, eps, terms["l2"], terms["l1"], terms["shrink"], -1.0 if maximize else 1.0,
-                   1 - beta1**step, (1 - beta2**step) ** 0.5)
+        beta1, beta2 = group["betas"]
+        terms = _decay_terms(group)
+        return cls(group["lr"], beta1, beta2, group["eps"], terms["l2"], terms["l1"], terms["shrink"],
+                   -1.0 if group["maximize"] else 1.0, 1 - beta1**step, (1 - beta2**step) ** 0.5)
 
 
 def _adam_in_place(p, g, m, v, vmax, h, chunk_bytes):
@@ -318,6 +313,10 @@ class Adam(Optimizer):
         _checks.check_nonnegative(group["weight_decay"], "weight_decay")
         _checks.check_decay(group["decay"])
 
+    def step(self, grads):
+        self._scalars = {}  # (group, step count) -> _AdamScalars, for this step only
+        super().step(grads)
+
     def _update(self, group, p, g, state):
         if not state:
             state.update(step=0, exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
@@ -337,8 +336,11 @@ class Adam(Optimizer):
             if group["amsgrad"]:
                 state["max_exp_avg_sq"][...] = vmax
             return
+        key = id(group), state["step"]  # a group's tensors mostly share a step count: its scalars once
+        if key not in self._scalars:
+            self._scalars[key] = _AdamScalars.of(group, state["step"])
         p1, g1, m1, v1, *vmax1 = flat
-        return _adam_in_place, [p1, g1, m1, v1, vmax1[0] if vmax1 else None], (_AdamScalars.of(group, state["step"]),)
+        return _adam_in_place, [p1, g1, m1, v1, vmax1[0] if vmax1 else None], (self._scalars[key],)
 
 
 class AdamW(Adam):
