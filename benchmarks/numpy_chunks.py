@@ -16,20 +16,11 @@ import statistics
 import time
 
 import torch
-from step import MODELS, NumpyStep, floor_pass, make_params
+from step import MODELS, NumpyStep, Timer, floor_pass, make_params
 
 from adamkit.numpy import optim
 
 SIZES = {"K": 1 << 10, "M": 1 << 20}
-
-
-def median_ms(fn, steps):
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
 
 
 def main():
@@ -41,6 +32,11 @@ def main():
     parser.add_argument("--steps", type=int, default=3, help="timed steps per setting and round")
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
+    timer = Timer(torch.device("cpu"))
+
+    def median_ms(fn):
+        return timer(fn, args.steps)[0] * 1e3
+
     settings = [(chunk, int(n)) for n in args.threads.split(",") for chunk in args.chunks.split(",")]
     pool = concurrent.futures.ThreadPoolExecutor(max(n for _, n in settings))
     optim._pool = lambda: pool
@@ -59,8 +55,8 @@ def main():
         for chunk, threads in settings:
             optim.CHUNK_BYTES = optim.THREADED_CHUNK_BYTES = int(chunk[:-1]) * SIZES[chunk[-1]]
             optim._threads = lambda n=threads: n
-            line[chunk, threads] = median_ms(numpy_step.step, args.steps)
-        fused_ms, floor_ms = median_ms(fused.step, args.steps), median_ms(floor, args.steps)
+            line[chunk, threads] = median_ms(numpy_step.step)
+        fused_ms, floor_ms = median_ms(fused.step), median_ms(floor)
         for s, ms in line.items():
             results[s].append((ms, ms / fused_ms))
         print(time.strftime("%H:%M:%S ") + " ".join(f"{ms:9.1f}" for ms in line.values())

@@ -145,13 +145,13 @@ def test_chunked_in_place_step_equals_the_rule(decay, amsgrad, maximize):
        piece_bytes=st.sampled_from([8, 64, 1000, 4096]))
 def test_a_steps_pieces_cover_every_element_once(jobs, piece_bytes):
     """The pieces threads take: each job's elements in order, once, cut every ``piece_bytes``."""
-    jobs = [(None, [np.empty(n, dtype)], ()) for n, dtype in jobs]
+    jobs = [([np.empty(n, dtype)], None) for n, dtype in jobs]
     covered = [0] * len(jobs)
     for j, lo, hi in optim._pieces(jobs, piece_bytes):
-        span = piece_bytes // jobs[j][1][0].itemsize
+        span = piece_bytes // jobs[j][0][0].itemsize
         assert lo == covered[j] < hi <= lo + span and lo % span == 0
         covered[j] = hi
-    assert covered == [arrays[0].size for _, arrays, _ in jobs]
+    assert covered == [arrays[0].size for arrays, _ in jobs]
 
 
 @pytest.mark.parametrize("decay", ["decoupled", "l1"])

@@ -64,27 +64,27 @@ def _pool():
 
 def _pieces(jobs, piece_bytes):
     """Every job cut into ``(job, lo, hi)`` pieces of ``piece_bytes`` (the last one shorter)."""
-    for j, (_, arrays, _) in enumerate(jobs):
+    for j, (arrays, _) in enumerate(jobs):
         n, span = arrays[0].size, piece_bytes // arrays[0].itemsize
         yield from ((j, lo, min(lo + span, n)) for lo in range(0, n, span))
 
 
 def _run(jobs):
-    """Run every ``(fn, arrays, args)`` job, ``fn(*arrays, *args, chunk_bytes)`` on its 1-D
-    arrays. A step long enough is shared out across threads, which take its pieces in turn from
-    one counter, so no thread waits at each tensor or for a thread that fell behind."""
-    threads = min(_threads(), sum(arrays[0].nbytes for _, arrays, _ in jobs) // PIECE_BYTES)
+    """:func:`_adam_in_place` on every ``(arrays, scalars)`` job of a step. A step long enough is
+    shared out across threads, which take its pieces in turn from one counter, so no thread
+    waits at each tensor or for a thread that fell behind."""
+    threads = min(_threads(), sum(arrays[0].nbytes for arrays, _ in jobs) // PIECE_BYTES)
     if threads <= 1:
-        for fn, arrays, args in jobs:
-            fn(*arrays, *args, CHUNK_BYTES)
+        for arrays, h in jobs:
+            _adam_in_place(*arrays, h, CHUNK_BYTES)
         return
     pieces, taken = list(_pieces(jobs, PIECE_BYTES)), itertools.count()
 
     def work():
         while (i := next(taken)) < len(pieces):  # count's next is atomic under the GIL
             j, lo, hi = pieces[i]
-            fn, arrays, args = jobs[j]
-            fn(*[None if a is None else a[lo:hi] for a in arrays], *args, THREADED_CHUNK_BYTES)
+            arrays, h = jobs[j]
+            _adam_in_place(*[None if a is None else a[lo:hi] for a in arrays], h, THREADED_CHUNK_BYTES)
 
     for future in [_pool().submit(work) for _ in range(threads)]:
         future.result()
@@ -210,7 +210,7 @@ class Optimizer:
         raise NotImplementedError
 
     def _update(self, group, p, g, state):
-        """Update ``p`` now, or return the ``(fn, arrays, args)`` job that will (see :func:`_run`)."""
+        """Update ``p`` now, or return the ``(arrays, scalars)`` job that will (see :func:`_run`)."""
         raise NotImplementedError
 
     def _params(self):
@@ -340,7 +340,7 @@ class Adam(Optimizer):
         if key not in self._scalars:
             self._scalars[key] = _AdamScalars.of(group, state["step"])
         p1, g1, m1, v1, *vmax1 = flat
-        return _adam_in_place, [p1, g1, m1, v1, vmax1[0] if vmax1 else None], (self._scalars[key],)
+        return [p1, g1, m1, v1, vmax1[0] if vmax1 else None], self._scalars[key]
 
 
 class AdamW(Adam):
