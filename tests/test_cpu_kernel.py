@@ -381,7 +381,10 @@ def test_fused_with_a_rounding_mode_on_bf16_takes_the_c_kernel_and_says_why(flag
 def test_explicit_cpu_refuses_a_state_dtype_it_cannot_keep_before_any_change():
     p = torch.zeros(3, requires_grad=True)
     p.grad = torch.ones(3)
-    opt = ak.AdamW([p], impl="cpu", state_dtype=torch.float16)
+    with pytest.raises(ValueError, match="state_dtype=torch.float16"):  # refused when built
+        ak.AdamW([p], impl="cpu", state_dtype=torch.float16)
+    opt = ak.AdamW([p], impl="cpu")
+    opt.param_groups[0]["state_dtype"] = torch.float16  # set by hand later: refused at step(), before any change
     with pytest.raises(ValueError, match="state_dtype=torch.float16"):
         opt.step()
     assert not opt.state and not p.detach().any()

@@ -76,18 +76,33 @@ def test_a_rate_above_the_reference_warns_once():
 
 
 @pytest.mark.parametrize("backend", ["torch", "numpy"])
-def test_a_shrink_outside_zero_one_is_refused_naming_the_rates(backend):
+def test_a_shrink_outside_zero_one_is_computed_as_written_and_warned_once(backend):
     if backend == "torch":
         p = torch.ones(2, requires_grad=True)
         opt = ak.AdamW([p], lr=0.01, weight_decay=0.05, decay="independent")
-        opt.param_groups[0]["lr"] = 0.25  # eta 25: 1 - 25 * 0.05 < 0
-        p.grad = torch.zeros(2)
-        step = opt.step
+
+        def step():
+            p.grad = torch.zeros(2)
+            opt.step()
     else:
         p = np.ones(2)
         opt = akn.AdamW([p], lr=0.01, weight_decay=0.05, decay="independent")
-        opt.param_groups[0]["lr"] = 0.25
         step = lambda: opt.step([np.zeros(2)])  # noqa: E731
-    with pytest.raises(ValueError, match=r"lr=0\.25.*reference_lr=0\.01"):
+    opt.param_groups[0]["lr"] = 0.25  # eta 25: 1 - 25 * 0.05 = -0.25
+    with pytest.warns(RuntimeWarning, match=r"-0\.25 \(outside \(0, 1\]\).*lr=0\.25.*reference_lr=0\.01") as record:
         step()
-    assert (np.asarray(p.detach() if backend == "torch" else p) == 1).all()
+        step()
+    assert len([w for w in record if "outside" in str(w.message)]) == 1
+    np.testing.assert_allclose(np.asarray(p.detach() if backend == "torch" else p), 0.0625, rtol=1e-6)
+
+
+def test_adamw_at_any_lr_times_wd_steps_as_torch_optim():
+    """torch.optim.AdamW(lr=1, weight_decay=5) multiplies by 1 - 5 = -4: the same numbers, and a warning."""
+    ours, theirs = torch.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)
+    opts = ak.AdamW([ours], lr=1.0, weight_decay=5.0), torch.optim.AdamW([theirs], lr=1.0, weight_decay=5.0)
+    with pytest.warns(RuntimeWarning, match="multiplies the weights by -4"):
+        for k in range(3):
+            for p, opt in zip((ours, theirs), opts):
+                p.grad = torch.full((3,), 0.1 * (k + 1))
+                opt.step()
+    torch.testing.assert_close(ours, theirs)

@@ -207,3 +207,38 @@ def test_betas_mixing_float_and_tensor_is_torchs_value_error():
     for module in (ak, torch.optim):
         with pytest.raises(ValueError, match="both floats or both Tensors"):
             module.Adam(w, betas=(0.9, torch.tensor(0.99)))
+
+
+@pytest.mark.parametrize("name,hypers", [
+    ("adam", ("lr", "weight_decay", "betas")), ("adamw", ("lr", "weight_decay", "betas")),
+    ("sgd", ("lr", "weight_decay")),
+])
+def test_tensor_hyperparameters_receive_gradients_as_torch_optims_do(name, hypers):
+    """differentiable=True: d(loss after the steps)/d(lr, wd, betas) equals torch.optim's, in float64 (one
+    step for SGD, whose in-place momentum buffer a second step's graph refuses in torch.optim)."""
+    ours_cls, torch_cls = {"adam": (ak.Adam, torch.optim.Adam), "adamw": (ak.AdamW, torch.optim.AdamW),
+                           "sgd": (ak.SGD, torch.optim.SGD)}[name]
+    gen = torch.Generator().manual_seed(7)
+    start, target = torch.randn(5, generator=gen, dtype=torch.float64), torch.randn(5, generator=gen,
+                                                                                     dtype=torch.float64)
+
+    def grads_through_steps(cls):
+        values = dict(lr=0.05, weight_decay=0.1, betas=(0.8, 0.95))
+        leaves = {k: (tuple(torch.tensor(b, dtype=torch.float64, requires_grad=True) for b in v) if k == "betas"
+                      else torch.tensor(v, dtype=torch.float64, requires_grad=True))
+                  for k, v in values.items() if k in hypers}
+        kwargs = dict(leaves)  # (torch.optim.SGD's first momentum buffer is detached: no gradient through it)
+        p = start.clone().requires_grad_()
+        w = p.clone()  # a non-leaf copy the optimizer updates, so the graph runs back to the hyperparameters
+        opt = cls([w], differentiable=True, **kwargs)
+        for _ in range(1 if name == "sgd" else 2):
+            w.grad = torch.autograd.grad(((w - target) ** 2).sum(), w, create_graph=True)[0]
+            opt.step()
+        inputs = [t for v in leaves.values() for t in (v if isinstance(v, tuple) else (v,))]
+        return w.detach(), torch.autograd.grad(((w - target) ** 2).sum(), inputs)
+
+    (ours, our_grads), (theirs, their_grads) = grads_through_steps(ours_cls), grads_through_steps(torch_cls)
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+    assert all(g.abs().sum() > 0 for g in our_grads)
+    for a, b in zip(our_grads, their_grads):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

@@ -17,7 +17,7 @@ def _scalar(value, name="value"):
         return float(value)
     if hasattr(value, "numel") and value.numel() != 1:
         raise ValueError(f"Tensor {name} must be 1-element, got shape {tuple(value.shape)}")
-    return float(value)
+    return float(value.detach() if hasattr(value, "detach") else value)  # a hyperparameter autograd may track
 
 
 def check_lr(lr, name="lr"):
@@ -56,12 +56,6 @@ def check_choice(value, name, allowed):
         raise ValueError(f"Invalid {name}={value!r}; expected one of {', '.join(map(repr, allowed))}")
 
 
-def check_decay(decay, name="decay"):
-    from adamkit.rules import DECAY_MODES  # the one table; rules imports this module
-
-    check_choice(decay, name, tuple(DECAY_MODES))
-
-
 def check_sgd(momentum, dampening, nesterov):
     check_nonnegative(momentum, "momentum")
     check_nonnegative(dampening, "dampening")
@@ -70,13 +64,3 @@ def check_sgd(momentum, dampening, nesterov):
             f"Nesterov momentum requires a momentum and zero dampening: "
             f"nesterov=True, momentum={momentum!r}, dampening={dampening!r}"
         )
-
-
-def check_shrink(shrink, lr, reference_lr, weight_decay):
-    """A decoupled decay factor must lie in (0, 1]: outside, weights flip sign or grow."""
-    if not 0.0 < shrink <= 1.0:
-        raise ValueError(
-            f"weight decay would multiply the weights by {shrink:.4g} (outside (0, 1]): the scheduler's "
-            f"lr={lr:.4g} against reference_lr={reference_lr:.4g} gives eta={lr / reference_lr:.4g}, "
-            f"with weight_decay={weight_decay:.4g}; set reference_lr to the schedule's peak rate "
-            "(OneCycleLR's max_lr) or lower weight_decay")

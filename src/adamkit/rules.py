@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import numpy
 
-from adamkit._checks import check_decay
+from adamkit._checks import check_choice
 
 
 class DecayTerms(NamedTuple):
@@ -48,6 +48,7 @@ class DecayMode:
     summary: str
     torch_decoupled: bool  # the value of torch.optim.Adam's ``decoupled_weight_decay`` flag
     reduce: Callable  # (weight_decay, lr, eta) -> DecayTerms
+    reads_eta: bool = False  # follows the schedule multiplier eta = lr / reference_lr
 
 
 # The one table of decay modes: validation, every backend, the CLI and the tests read it.
@@ -59,8 +60,12 @@ DECAY_MODES = {m.name: m for m in (
     DecayMode("decoupled", "p <- p*(1 - lr*wd) before the step (torch.optim.AdamW)", True,
               lambda wd, lr, eta: DecayTerms(shrink=1 - lr * wd)),
     DecayMode("independent", "p <- p*(1 - eta*wd), eta = lr/lr_ref (Loshchilov & Hutter)", True,
-              lambda wd, lr, eta: DecayTerms(shrink=1 - eta * wd)),
+              lambda wd, lr, eta: DecayTerms(shrink=1 - eta * wd), reads_eta=True),
 )}
+
+
+def check_decay(decay, name="decay"):
+    check_choice(decay, name, tuple(DECAY_MODES))
 
 
 def namespace(x):
@@ -84,10 +89,39 @@ def schedule_multiplier(lr, reference_lr):
     - OneCycleLR and CyclicLR peak at their ``max_lr``: construct the optimizer with that rate,
       or set ``reference_lr`` to it, or eta exceeds 1.
 
-    A multiplier above 1 makes the decay stronger than ``weight_decay`` says; one that makes
-    ``1 - eta*wd`` leave (0, 1] flips or grows the weights and is refused at step time.
+    A multiplier above 1 makes the decay stronger than ``weight_decay`` says: every backend
+    computes it as written and warns once (see :func:`decay_warning`); nothing clips it.
     """
     return lr / reference_lr if reference_lr else 1.0
+
+
+class DecayWarning(NamedTuple):
+    kind: str  # "factor" or "eta": each is said once per optimizer
+    message: str
+
+
+def decay_warning(decay, terms, *, lr, weight_decay, reference_lr=None, eta=1.0):
+    """Why a step's decay deserves a warning (a :class:`DecayWarning`), or None.
+
+    The one policy of every backend: each mode is computed as written, for any rate (as
+    ``torch.optim.AdamW`` does for any ``lr*wd``); a factor ``shrink`` outside (0, 1] (weights
+    flip sign or grow) or a schedule multiplier above 1
+    is reported once, never clipped nor refused. Plain numbers only: traced values are not read.
+
+    >>> decay_warning("decoupled", decay_terms("decoupled", 5.0, lr=1.0), lr=1.0, weight_decay=5.0).message
+    'weight decay multiplies the weights by -4 (outside (0, 1]): decay=decoupled, lr=1, weight_decay=5'
+    """
+    shrink = terms.shrink
+    if isinstance(shrink, (int, float)) and not 0.0 < shrink <= 1.0:
+        where = f"decay={decay}, lr={lr:.4g}, weight_decay={weight_decay:.4g}"
+        if DECAY_MODES[decay].reads_eta:
+            where += f", reference_lr={reference_lr:.4g} (eta={eta:.4g})"
+        return DecayWarning("factor",
+                            f"weight decay multiplies the weights by {shrink:.4g} (outside (0, 1]): {where}")
+    if DECAY_MODES[decay].reads_eta and isinstance(eta, (int, float)) and eta > 1 + 1e-6:
+        return DecayWarning("eta", f"lr={lr:.4g} is above reference_lr={reference_lr:.4g}: {decay!r} decay is "
+                                   f"{eta:.3g}x weight_decay; set reference_lr to the schedule's peak rate")
+    return None
 
 
 def decay_terms(decay, weight_decay, lr, eta=1.0):
@@ -189,3 +223,71 @@ def _is_zero(x):
 def _is_one(x):
     """True only for a plain number equal to 1 (a traced or tensor shrink is always applied)."""
     return isinstance(x, (int, float)) and x == 1
+
+
+# Algorithms as records: each rule above, the state it keeps and the scalars it reads. Every
+# backend and kernel is driven from these; the reference kernel is derived from them alone.
+
+
+class SGDScalars(NamedTuple):
+    """:func:`sgd`'s keyword arguments, computed once per step by the optimizer."""
+
+    lr: float
+    momentum: float
+    dampening: float
+    nesterov: bool
+    l2: float
+    l1: float
+    shrink: float
+    maximize: bool
+
+
+class AdamScalars(NamedTuple):
+    """:func:`adam`'s keyword arguments but ``step`` (per tensor), computed once per step."""
+
+    lr: float  # a float, or a one-element tensor for kernels that read it on the device
+    beta1: float
+    beta2: float
+    eps: float
+    l2: float
+    l1: float
+    shrink: float  # like lr: a float or a device tensor
+    amsgrad: bool
+    maximize: bool
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One state tensor per parameter, under torch.optim's name for it."""
+
+    name: str
+    kept: Callable = lambda h: True  # (scalars) -> whether this configuration keeps it
+    lazy: bool = False  # the rule creates it on its first step (None before), instead of zeros
+    formats: tuple = ("param", "float")  # storage it may take: the param's dtype, another float dtype
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """An update rule, its state and its scalars: what a kernel, a backend or a test needs to know.
+
+    The rule takes ``(p, g, *slots)`` (plus ``step=`` if it counts steps) and the scalars as
+    keywords, and returns ``(p, *slots)``.
+    """
+
+    name: str
+    rule: Callable
+    slots: tuple
+    scalars: type
+    counts_steps: bool
+
+    def kept(self, h):
+        """The slots this configuration keeps, in the rule's order."""
+        return tuple(s for s in self.slots if s.kept(h))
+
+
+ALGORITHMS = {a.name: a for a in (
+    Algorithm("sgd", sgd, (Slot("momentum_buffer", lambda h: h.momentum != 0, lazy=True, formats=("param",)),),
+              SGDScalars, counts_steps=False),
+    Algorithm("adam", adam, (Slot("exp_avg"), Slot("exp_avg_sq"), Slot("max_exp_avg_sq", lambda h: h.amsgrad)),
+              AdamScalars, counts_steps=True),
+)}

@@ -18,6 +18,7 @@ multi-tensor kernels, as Keras's own optimizers run theirs through ``torch._fore
 """
 
 import random
+import warnings
 
 import keras
 from keras import ops
@@ -37,7 +38,9 @@ _ARGS = {
             ``"l2"``: ``g <- g + wd * p``; ``"l1"``: ``g <- g + wd * sign(p)``;
             ``"decoupled"``: ``p <- p * (1 - lr_t * wd)``; ``"independent"``:
             ``p <- p * (1 - eta_t * wd)`` with ``eta_t = lr_t / reference_learning_rate``
-            clipped to [0, 1] (Loshchilov & Hutter's fully decoupled decay).""",
+            (Loshchilov & Hutter's fully decoupled decay). Every mode is computed as written for
+            any rate, as on the other backends; a factor outside (0, 1] or an ``eta_t`` above 1
+            that Python can see is warned about once.""",
     "decay": """decay: alias of ``decay_mode``. A number is refused with an explanation:
             tf.keras read ``decay=`` as a learning-rate decay, which Keras 3 dropped.""",
     "reference_learning_rate": """reference_learning_rate: ``lr_ref`` of ``decay_mode="independent"``.
@@ -45,7 +48,7 @@ _ARGS = {
             adamkit schedule's ``learning_rate``, ``CosineDecay``'s ``warmup_target``,
             ``PiecewiseConstantDecay``'s largest value, ...: see
             :mod:`adamkit.keras.schedules`); required for other schedules. A reference below a
-            known peak, or a float ``learning_rate`` set above it later, is refused.""",
+            known peak, or a float ``learning_rate`` set above it later, is warned about.""",
     "rounding": """rounding: how the fp32 result reaches a bfloat16 or float16 variable: ``"nearest"``
             (default), ``"kahan"`` (an optimizer variable ``kahan_comp`` per half-precision variable
             keeps what rounding drops; it is saved with the optimizer) or ``"stochastic"`` (unbiased,
@@ -119,10 +122,6 @@ class _Base(keras.optimizers.Optimizer):
         rounding_seed = _rounding_seed(rounding_seed)
         if weight_decay is not None:
             _checks.check_nonnegative(weight_decay, "weight_decay")
-            if decay_mode == "independent" and weight_decay >= 1:
-                raise ValueError(f"Invalid weight_decay={weight_decay!r} for decay_mode='independent': parameters "
-                                 "are multiplied by 1 - eta_t * weight_decay each step, with eta_t up to 1; "
-                                 "expected 0 <= weight_decay < 1")
         if isinstance(learning_rate, (int, float)):
             _checks.check_lr(learning_rate, "learning_rate")
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
@@ -134,6 +133,18 @@ class _Base(keras.optimizers.Optimizer):
             self.reference_learning_rate = reference_learning_rate
         else:
             self._derive_reference(learning_rate)
+        self._warn_at_peak(peak_learning_rate(learning_rate), weight_decay)
+
+    def _warn_at_peak(self, peak, weight_decay):
+        """Say now what a traced step will compute without a word: a decay factor outside (0, 1] at the peak rate."""
+        if peak is None or not weight_decay:
+            return
+        eta = rules.schedule_multiplier(peak, self._reference)
+        terms = rules.decay_terms(self.decay_mode, weight_decay, peak, eta)
+        warning = rules.decay_warning(self.decay_mode, terms, lr=peak, weight_decay=weight_decay,
+                                      reference_lr=self._reference, eta=eta)
+        if warning and warning.kind == "factor":
+            warnings.warn(warning.message, RuntimeWarning, stacklevel=4)
 
     def _derive_reference(self, learning_rate):
         peak = peak_learning_rate(learning_rate)
@@ -165,19 +176,18 @@ class _Base(keras.optimizers.Optimizer):
 
     @learning_rate.setter
     def learning_rate(self, value):
-        # Python sees every rate set here (ReduceLROnPlateau, LearningRateScheduler), so a rate
-        # above the reference is refused now rather than clipped unseen inside a traced step.
-        independent = self.decay_mode == "independent"
+        # Python sees every rate set here (ReduceLROnPlateau, LearningRateScheduler): a rate above
+        # the reference is said now, since a traced step computes it without a word.
+        independent = rules.DECAY_MODES[self.decay_mode].reads_eta
         if callable(value) and self._reference_given:
             if independent:
                 check_reference(self._reference, peak_learning_rate(value), value)
         elif callable(value):
             self._derive_reference(value)
         elif independent and float(value) > self._reference * (1 + 1e-6):
-            raise ValueError(
-                f"Invalid learning_rate={float(value)!r} above reference_learning_rate={self._reference!r}: with "
-                "decay_mode='independent' eta_t = lr_t / reference_learning_rate would exceed 1; raise "
-                "reference_learning_rate first")
+            warnings.warn(f"learning_rate={float(value)!r} is above reference_learning_rate={self._reference!r}: "
+                          f"with decay_mode={self.decay_mode!r} eta_t = lr_t / reference_learning_rate exceeds 1; "
+                          "raise reference_learning_rate first", RuntimeWarning, stacklevel=2)
         keras.optimizers.Optimizer.learning_rate.fset(self, value)
 
     def _apply_weight_decay(self, variables):
@@ -187,17 +197,22 @@ class _Base(keras.optimizers.Optimizer):
         return self.weight_decay if self.weight_decay and self._use_weight_decay(variable) else 0.0
 
     def _eta(self, learning_rate, dtype):
-        """``eta_t = lr_t / lr_ref`` for ``decay_mode="independent"``, clipped to [0, 1].
-
-        Python refuses every rate above the reference that it can see (a known schedule's peak,
-        a float set later); the clip covers what it cannot (a custom schedule, a variable
-        assigned directly) without a host sync or a data-dependent branch, so it works in
-        ``tf.function`` and ``jax.jit``. With ``weight_decay < 1`` the shrink factor
-        ``1 - eta_t * wd`` then stays in (0, 1].
-        """
-        if self.decay_mode != "independent":
+        """``eta_t = lr_t / lr_ref`` for the modes that read it, as written (never clipped: the same
+        numbers as adamkit.torch and adamkit.numpy, in Python and inside traced steps)."""
+        if not rules.DECAY_MODES[self.decay_mode].reads_eta:
             return 1.0
-        return ops.clip(ops.cast(learning_rate, dtype) / self._reference, 0.0, 1.0)
+        return ops.cast(learning_rate, dtype) / self._reference
+
+    def _warn_once(self, warning):
+        """A :class:`adamkit.rules.DecayWarning`, said once per kind (from eager torch-backend steps)."""
+        said = self.__dict__.setdefault("_said", set())
+        if warning.kind not in said:
+            said.add(warning.kind)
+            warnings.warn(warning.message, RuntimeWarning, stacklevel=4)
+
+    def _slots(self, name):
+        """The optimizer variables holding the algorithm record's slot ``name`` (empty where not kept)."""
+        return getattr(self, self._SLOTS[name], [])
 
     def _terms(self, variable, lr, learning_rate):
         eta = self._eta(learning_rate, rnd.math_dtype(variable.dtype))
@@ -256,6 +271,9 @@ class SGD(_Base):
     """ + _args("learning_rate", "momentum", "nesterov", "weight_decay", "decay_mode", "decay",
                 "reference_learning_rate", "rounding", "kwargs")
 
+    algorithm = "sgd"
+    _SLOTS = {"momentum_buffer": "_momentums"}
+
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, decay_mode=None,
                  reference_learning_rate=None, decay=None, rounding="nearest", rounding_seed=None, **kwargs):
         if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
@@ -286,6 +304,9 @@ class SGD(_Base):
             self.assign(buf, ops.cast(new_buf, buf.dtype))
         self._write(variable, i, p)
 
+    def _scalar_bundle(self, lr, terms, step):
+        return rules.SGDScalars(lr, self.momentum, 0.0, self.nesterov, *terms, False)
+
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -306,6 +327,9 @@ class Adam(_Base):
     squares the slices of a row that a batch repeats apart before summing them.
     """ + _args("learning_rate", "adam", "weight_decay", "decay_mode", "decay", "reference_learning_rate",
                 "rounding", "kwargs")
+
+    algorithm = "adam"
+    _SLOTS = {"exp_avg": "_momentums", "exp_avg_sq": "_velocities", "max_exp_avg_sq": "_velocity_hats"}
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
                  weight_decay=None, decay_mode=None, epsilon_hat=False, reference_learning_rate=None, decay=None,
@@ -341,6 +365,10 @@ class Adam(_Base):
         if self.amsgrad:
             self.assign(vmax, ops.cast(new_vmax, vmax.dtype))
         self._write(variable, i, p)
+
+    def _scalar_bundle(self, lr, terms, step):
+        eps = self.epsilon / (1 - self.beta_2**step) ** 0.5 if self.epsilon_hat else self.epsilon
+        return rules.AdamScalars(lr, self.beta_1, self.beta_2, eps, *terms, self.amsgrad, False)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

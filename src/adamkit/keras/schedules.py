@@ -21,6 +21,7 @@ learning rate reaches (:func:`peak_learning_rate`), so that ``eta_t`` stays in [
 """
 
 import math
+import warnings
 
 import keras
 from keras import ops
@@ -90,13 +91,15 @@ def peak_learning_rate(learning_rate):
 
 
 def check_reference(reference, peak, learning_rate):
-    """Refuse a reference below the rate's known peak: ``eta_t`` would pass 1 there."""
+    """Refuse a reference that is not a positive number; warn where the rate's known peak passes it
+    (``eta_t`` then exceeds 1: computed as written, as on every backend, see
+    :func:`adamkit.rules.decay_warning`)."""
     if not (isinstance(reference, (int, float)) and not isinstance(reference, bool)
             and reference > 0 and math.isfinite(reference)):
         raise ValueError(f"Invalid reference_learning_rate={reference!r}; expected a finite number > 0")
     if peak is not None and peak > reference * (1 + 1e-6):
-        raise ValueError(
-            f"Invalid reference_learning_rate={reference!r}: the learning rate {learning_rate!r} reaches "
-            f"{peak!r}, so eta_t = lr_t / reference_learning_rate would exceed 1 and decay_mode='independent' "
-            f"would shrink parameters by more than weight_decay per step; expected reference_learning_rate >= "
-            f"{peak!r}")
+        warnings.warn(
+            f"reference_learning_rate={reference!r} is below the peak {peak!r} of the learning rate "
+            f"{learning_rate!r}: eta_t = lr_t / reference_learning_rate will exceed 1 and decay_mode='independent' "
+            f"will shrink parameters by more than weight_decay per step; set reference_learning_rate >= {peak!r}",
+            RuntimeWarning, stacklevel=4)

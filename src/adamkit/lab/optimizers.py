@@ -18,20 +18,21 @@ class Optimizer:
     label: str
     family: str            # "sgd", "momentum" or "adam": picks the task's default lr
     mode: str | None       # default decay mode; None: no decay by default
+    algorithm: str         # its record in adamkit.rules.ALGORITHMS
     options: dict = field(default_factory=dict)
     rule: str = ""
 
 
 OPTIMIZERS = {o.name: o for o in [
-    Optimizer("sgd", "SGD", "sgd", None, rule="p = p - lr * g"),
-    Optimizer("momentum", "Momentum", "momentum", None, {"momentum": 0.9},
+    Optimizer("sgd", "SGD", "sgd", None, "sgd", rule="p = p - lr * g"),
+    Optimizer("momentum", "Momentum", "momentum", None, "sgd", {"momentum": 0.9},
               rule="b = mu*b + g;  p = p - lr * b   (mu = 0.9)"),
-    Optimizer("adam", "Adam", "adam", None, rule=_ADAM),
-    Optimizer("adam-l2", "Adam + L2", "adam", "l2", rule="g = g + wd*p;  then Adam"),
-    Optimizer("adam-l1", "Adam + L1", "adam", "l1", rule="g = g + wd*sign(p);  then Adam"),
-    Optimizer("adamw", "AdamW (decoupled)", "adam", "decoupled",
+    Optimizer("adam", "Adam", "adam", None, "adam", rule=_ADAM),
+    Optimizer("adam-l2", "Adam + L2", "adam", "l2", "adam", rule="g = g + wd*p;  then Adam"),
+    Optimizer("adam-l1", "Adam + L1", "adam", "l1", "adam", rule="g = g + wd*sign(p);  then Adam"),
+    Optimizer("adamw", "AdamW (decoupled)", "adam", "decoupled", "adam",
               rule="p = p * (1 - lr*wd);  then Adam   (torch.optim.AdamW)"),
-    Optimizer("adamw-independent", "AdamW (independent)", "adam", "independent",
+    Optimizer("adamw-independent", "AdamW (independent)", "adam", "independent", "adam",
               rule="p = p * (1 - eta*wd), eta = lr/lr0;  then Adam   (Loshchilov & Hutter)"),
 ]}
 
@@ -46,7 +47,5 @@ def build(name, groups, lr, decay, **options):
 
     spec = OPTIMIZERS[name]
     decay = decay or "l2"  # the mode is moot when every group's weight decay is 0
-    if spec.family == "adam":
-        cls = ak.AdamW if rules.DECAY_MODES[decay].torch_decoupled else ak.Adam
-        return cls(groups, lr=lr, decay=decay, **spec.options, **options)
-    return ak.SGD(groups, lr=lr, decay=decay, **spec.options, **options)
+    classes = {"sgd": ak.SGD, "adam": ak.AdamW if rules.DECAY_MODES[decay].torch_decoupled else ak.Adam}
+    return classes[spec.algorithm](groups, lr=lr, decay=decay, **spec.options, **options)

@@ -31,7 +31,7 @@ def train(study, optimizer, *, lr, weight_decay=0.0, decay=None, steps, init_sch
     w = np.asarray(init.INITIALIZERS[init_scheme]((1, study.degree), seed=seed), dtype=np.float64).T.copy()
     b = np.zeros(1)
     groups = [{"params": [w], "weight_decay": weight_decay}, {"params": [b], "weight_decay": 0.0}]
-    cls = backend.Adam if spec.family == "adam" else backend.SGD
+    cls = {"adam": backend.Adam, "sgd": backend.SGD}[spec.algorithm]
     opt = cls(groups, lr=lr, decay=decay or "l2", **spec.options)
     history = {k: [] for k in ("train_loss", "test_loss", "weight_norm", "lr")}
     for _ in range(steps):

@@ -12,6 +12,7 @@ import copy
 import functools
 import itertools
 import os
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -19,12 +20,17 @@ import numpy as np
 from adamkit import _checks, rules
 
 
-def _decay_terms(group):
+def _decay_terms(group, said):
+    """The group's decay mode reduced to ``(l2, l1, shrink)``, computed as written for any rate; a
+    :func:`adamkit.rules.decay_warning` is said once per kind (``said``: the optimizer's set)."""
     lr, wd = group["lr"], group["weight_decay"]
     eta = rules.schedule_multiplier(lr, group["reference_lr"])
     terms = rules.decay_terms(group["decay"], wd, lr, eta)
-    if terms.shrink != 1:
-        _checks.check_shrink(terms.shrink, lr, group["reference_lr"], wd)
+    warning = rules.decay_warning(group["decay"], terms, lr=lr, weight_decay=wd, reference_lr=group["reference_lr"],
+                                  eta=eta)
+    if warning and warning.kind not in said:
+        said.add(warning.kind)
+        warnings.warn(warning.message, RuntimeWarning, stacklevel=4)
     return terms._asdict()
 
 
@@ -105,9 +111,9 @@ class _AdamScalars(NamedTuple):
     sqrt_bias2: float  # (1 - beta2**t) ** 0.5
 
     @classmethod
-    def of(cls, group, step):
+    def of(cls, group, step, said):
         beta1, beta2 = group["betas"]
-        terms = _decay_terms(group)
+        terms = _decay_terms(group, said)
         return cls(group["lr"], beta1, beta2, group["eps"], terms["l2"], terms["l1"], terms["shrink"],
                    -1.0 if group["maximize"] else 1.0, 1 - beta1**step, (1 - beta2**step) ** 0.5)
 
@@ -178,6 +184,7 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.state = {}  # global parameter index -> dict of arrays and counters
         self.param_groups = []
+        self._said = set()  # the kinds of decay warning given
         params = list(params)
         if not params:
             raise ValueError("params: optimizer got an empty parameter list")
@@ -284,13 +291,13 @@ class SGD(Optimizer):
         _checks.check_lr(group["lr"])
         _checks.check_sgd(group["momentum"], group["dampening"], group["nesterov"])
         _checks.check_nonnegative(group["weight_decay"], "weight_decay")
-        _checks.check_decay(group["decay"])
+        rules.check_decay(group["decay"])
 
     def _update(self, group, p, g, state):
         p[...], buf = rules.sgd(
             p, g, state.get("momentum_buffer"), lr=group["lr"], momentum=group["momentum"],
             dampening=group["dampening"], nesterov=group["nesterov"], maximize=group["maximize"],
-            **_decay_terms(group))
+            **_decay_terms(group, self._said))
         if group["momentum"] != 0:
             state["momentum_buffer"] = buf.copy() if buf is g else buf
 
@@ -311,7 +318,7 @@ class Adam(Optimizer):
         _checks.check_betas(group["betas"])
         _checks.check_eps(group["eps"])
         _checks.check_nonnegative(group["weight_decay"], "weight_decay")
-        _checks.check_decay(group["decay"])
+        rules.check_decay(group["decay"])
 
     def step(self, grads):
         self._scalars = {}  # (group, step count) -> _AdamScalars, for this step only
@@ -332,13 +339,13 @@ class Adam(Optimizer):
             p[...], state["exp_avg"][...], state["exp_avg_sq"][...], vmax = rules.adam(
                 p, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
                 step=state["step"], lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-                amsgrad=group["amsgrad"], maximize=group["maximize"], **_decay_terms(group))
+                amsgrad=group["amsgrad"], maximize=group["maximize"], **_decay_terms(group, self._said))
             if group["amsgrad"]:
                 state["max_exp_avg_sq"][...] = vmax
             return
         key = id(group), state["step"]  # a group's tensors mostly share a step count: its scalars once
         if key not in self._scalars:
-            self._scalars[key] = _AdamScalars.of(group, state["step"])
+            self._scalars[key] = _AdamScalars.of(group, state["step"], self._said)
         p1, g1, m1, v1, *vmax1 = flat
         return [p1, g1, m1, v1, vmax1[0] if vmax1 else None], self._scalars[key]
 

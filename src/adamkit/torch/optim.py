@@ -16,7 +16,7 @@ from torch.optim.optimizer import _use_grad_for_differentiable
 
 from adamkit import _checks, rules
 from adamkit.torch import kernels
-from adamkit.torch.kernels import AdamScalars, Rounding, SGDScalars
+from adamkit.torch.kernels import Rounding
 from adamkit.torch.kernels import rounding as rnd
 
 _STATE_DTYPES = (None, torch.float32, torch.bfloat16, torch.float16, torch.float64)
@@ -81,6 +81,7 @@ class _Choices(list):
         self.plain = plain  # no complex or DTensor params: kernels take the tensors as they are
         self.split = kernels.split(choices)
         self.step_on_device = [kernels.KERNELS[c.kernel].step_on_device for c in choices]
+        self.one_kernel = len(self.split) == 1
 
 
 def _like(p, view):
@@ -114,7 +115,7 @@ class Plan(list):
 class _Base(torch.optim.Optimizer):
     """Shared machinery: validation before any change, the plan, state, checkpoints."""
 
-    _rule = "adam"
+    _algorithm = "adam"  # its record in adamkit.rules.ALGORITHMS
     _torch_flags = dict(foreach=None, maximize=False, differentiable=False, fused=None)
     _sparse_error = ValueError
 
@@ -133,7 +134,13 @@ class _Base(torch.optim.Optimizer):
         group = self.param_groups[-1]
         if group["reference_lr"] is None:  # default: the rate this group starts with
             group["reference_lr"] = _plain(group["lr"])
-        self._check_group(group)
+        try:  # what no kernel can run is refused now, not at the first step (meta params: once materialized)
+            self._check_group(group)
+            params = [p for p in group["params"] if kernels.device_type(p) != "meta"]
+            self._plan(group, params, params)  # grads in their params' layout, as explain() assumes
+        except Exception:
+            self.param_groups.pop()
+            raise
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -150,7 +157,7 @@ class _Base(torch.optim.Optimizer):
     def _check_group(self, group):
         _checks.check_lr(group["lr"])
         _checks.check_nonnegative(group["weight_decay"], "weight_decay")
-        _checks.check_decay(group["decay"])
+        rules.check_decay(group["decay"])
         _checks.check_choice(group["impl"], "impl", kernels.IMPLS)
         _checks.check_choice(group.get("rounding", "nearest"), "rounding", rnd.ROUNDINGS)
         if group.get("reference_lr") is not None:
@@ -159,6 +166,10 @@ class _Base(torch.optim.Optimizer):
     def _requested(self, group):
         return kernels.requested(group["impl"], foreach=group.get("foreach"), fused=group.get("fused"),
                                  differentiable=group.get("differentiable", False))
+
+    def _scalar_bundle(self, group, lr, terms):
+        """The algorithm record's scalars for this group (see :data:`adamkit.rules.ALGORITHMS`)."""
+        raise NotImplementedError
 
     def _grads(self, group):
         """Params with a gradient and their gradients; sparse gradients only where the rule takes them."""
@@ -198,25 +209,25 @@ class _Base(torch.optim.Optimizer):
         grad_views = [g if g.is_sparse else _kernel_view(g) for g in grads]
         others = [[_kernel_view(t) for t in self._state_tensors(p)] for p in params]
         plain = all(v is p for v, p in zip(views, params))
-        return _Choices(kernels.plan(self._rule, requested, views, grad_views, l1=l1,
+        return _Choices(kernels.plan(self._algorithm, requested, views, grad_views, l1=l1,
                                      state_dtype=group.get("state_dtype"), others=others,
-                                     rounding=group.get("rounding", "nearest")), plain)
+                                     rounding=group.get("rounding", "nearest"),
+                                     autograd=group.get("differentiable", False)), plain)
 
     def _state_tensors(self, p):
         return [t for key, t in self.state.get(p, {}).items() if key != "step" and torch.is_tensor(t)]
 
     def _scalars(self, group, device_lr=False):
         """``lr`` and the decay mode's ``(l2, l1, shrink)``; a tensor lr stays on the device if asked."""
-        lr = group["lr"] if device_lr else _plain(group["lr"])
-        wd = _plain(group["weight_decay"])
-        eta = rules.schedule_multiplier(lr, group["reference_lr"])
+        graph = group.get("differentiable", False)  # tensor hyperparameters stay tensors: autograd reaches them
+        lr = group["lr"] if device_lr or graph else _plain(group["lr"])
+        wd = group["weight_decay"] if graph else _plain(group["weight_decay"])
+        reference = group["reference_lr"]
+        eta = rules.schedule_multiplier(lr, reference)
         terms = rules.decay_terms(group["decay"], wd, lr, eta)
-        if isinstance(terms.shrink, float) and terms.shrink != 1.0:
-            _checks.check_shrink(terms.shrink, lr, group["reference_lr"], wd)
-            if group["decay"] == "independent" and eta > 1 + 1e-6:
-                self._warn_once(f"lr={lr:.4g} is above reference_lr={group['reference_lr']:.4g}: 'independent' "
-                                f"decay is {eta:.3g}x weight_decay; set reference_lr to the schedule's peak rate",
-                                key="eta")
+        warning = rules.decay_warning(group["decay"], terms, lr=lr, weight_decay=wd, reference_lr=reference, eta=eta)
+        if warning:  # computed as written, as torch.optim.AdamW does; said once
+            self._warn_once(warning.message, key=warning.kind)
         return lr, terms
 
     def _warn_once(self, message, key=None):
@@ -246,6 +257,61 @@ class _Base(torch.optim.Optimizer):
     def _amp(self):
         """GradScaler's fused protocol: ``(grad_scale, found_inf)`` or ``(None, None)``."""
         return getattr(self, "grad_scale", None), getattr(self, "found_inf", None)
+
+    def _init_group(self, group, params, on_device, states, h):
+        """Create missing state (the record's slots; ``step`` placed where each tensor's kernel reads
+        it). torch.compile runs a method of this name eagerly, outside the graph, as it does torch.optim's."""
+        record = rules.ALGORITHMS[self._algorithm]
+        dtype, on_host = group.get("state_dtype"), not group.get("capturable", False)
+        counts = record.counts_steps or group.get("rounding") == "stochastic"  # the random stream reads a count
+        zeros = [slot.name for slot in record.kept(h) if not slot.lazy]
+        for p, device, state in zip(params, on_device, states):
+            if counts:
+                step = state.get("step")
+                step_device = _CPU if on_host and not device else p.device
+                if step is None:
+                    state["step"] = torch.tensor(0.0, dtype=torch.float32, device=step_device)
+                elif step.dtype != torch.float32 or step.device != step_device:
+                    state["step"] = step.to(step_device, torch.float32)  # a checkpoint, or another kernel's
+            for name in zeros:
+                if name not in state:
+                    state[name] = torch.zeros_like(p, dtype=dtype or p.dtype, memory_format=torch.preserve_format)
+            self._rounding_state(p, group, state)
+
+    def _check_precision(self, group, params, choices):
+        """Warn, once, about values the dtypes in play cannot hold (when state is first created)."""
+
+    def _update_group(self, group, params, grads, choices):
+        """One step of the group's tensors: state, ``step`` counted once, then :func:`kernels.run`."""
+        record = rules.ALGORITHMS[self._algorithm]
+        grads, grad_scale, found_inf, skip = kernels.unscale(choices.split, grads, *self._amp())
+        if skip:
+            return
+        h = self._scalar_bundle(group, *self._scalars(group))
+        keeps = record.counts_steps or record.kept(h) or group.get("rounding", "nearest") != "nearest"
+        states = [self.state[p] for p in params] if keeps else [{} for _ in params]  # as torch: no empty states
+        if not all(states):  # new state: check once what its dtypes can hold
+            self._check_precision(group, params, choices)
+        self._init_group(group, params, choices.step_on_device, states, h)
+        steps = [s.get("step") for s in states]
+        if steps and steps[0] is not None:
+            kernels.advance(steps)
+        plain = choices.plain
+        slots = [_views([s.get(slot.name) for s in states], plain) for slot in record.slots]
+        device_h = None if all(not kernels.KERNELS[n].device_lr for n in choices.split) else \
+            self._scalar_bundle(group, *self._scalars(group, device_lr=True))
+
+        def rounding(idx):
+            return self._rounding(group, [params[i] for i in idx], [states[i] for i in idx])
+
+        created = kernels.run(self._algorithm, choices, _views(params, plain), _views(grads, plain), slots, steps,
+                              lambda kernel: device_h if kernel.device_lr else h,
+                              rounding if group.get("rounding", "nearest") != "nearest" else None,
+                              grad_scale, found_inf)
+        for slot, new in zip((s for s in record.slots if s.lazy), created):
+            if slot.kept(h):  # kernels update slots in place, or hand back new ones (first step, sparse)
+                for p, state, passed, returned in zip(params, states, slots[record.slots.index(slot)], new):
+                    state[slot.name] = state.get(slot.name) if returned is passed else _like(p, returned)
 
     # torch's own wrapper: grad mode from ``differentiable``, and the graph breaks around the
     # step that let torch.compile see an in-place inference graph.
@@ -353,7 +419,7 @@ class SGD(_Base):
     Default ``decay="l2"``, torch's. Sparse gradients are taken (reference kernel), as torch's.
     """
 
-    _rule = "sgd"
+    _algorithm = "sgd"
     _sparse_error = None
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
@@ -371,33 +437,10 @@ class SGD(_Base):
         super()._check_group(group)
         _checks.check_sgd(group["momentum"], group["dampening"], group["nesterov"])
 
-    def _update_group(self, group, params, grads, choices):
-        grad_scale, found_inf = self._amp()
-        if found_inf is not None:
-            if found_inf.item():
-                return
-            grads = torch._foreach_div(grads, grad_scale) if grad_scale is not None else grads
-        lr, terms = self._scalars(group)
-        h = SGDScalars(lr, group["momentum"], group["dampening"], group["nesterov"], *terms, group["maximize"])
-        momentum = h.momentum != 0
-        if group.get("rounding") == "stochastic":  # the random stream is keyed by a step count
-            counts = [self.state[p].setdefault("step", torch.tensor(0.0)) for p in params]
-            torch._foreach_add_(counts, 1)
-        for name, idx in choices.split.items():
-            ps = [params[i] for i in idx]
-            bufs = [self.state[p].get("momentum_buffer") if momentum else None for p in ps]
-            sparse = name == "reference" and any(grads[i].is_sparse for i in idx)
-            view = (lambda t: t) if sparse else _kernel_view
-            buf_views = [view(b) for b in bufs]
-            extra = {}
-            if "stochastic" in kernels.KERNELS[name].roundings and group.get("rounding", "nearest") != "nearest":
-                # only then: SGD without momentum keeps no state at all, as torch.optim.SGD
-                extra["rounding"] = self._rounding(group, ps, [self._rounding_state(p, group) for p in ps])
-            new = kernels.KERNELS[name].module.sgd([view(p) for p in ps], [view(grads[i]) for i in idx], buf_views, h,
-                                                   **extra)
-            if momentum:  # kernels update buffers in place, or hand back new ones (first step, sparse)
-                for p, b, passed, returned in zip(ps, bufs, buf_views, new):
-                    self.state[p]["momentum_buffer"] = b if returned is passed else _like(p, returned)
+    def _scalar_bundle(self, group, lr, terms):
+        return rules.SGDScalars(lr, group["momentum"], group["dampening"], group["nesterov"], *terms,
+                                group["maximize"])
+
 
 
 class Adam(_Base):
@@ -437,7 +480,7 @@ class Adam(_Base):
             if isinstance(b, torch.Tensor) and foreach and not capturable:
                 raise ValueError(f"betas[{i}] as a Tensor is not supported for capturable=False and foreach=True")
         decay = decay or ("decoupled" if decoupled_weight_decay else "l2")
-        defaults = dict(lr=lr, betas=tuple(_plain(b) for b in betas), eps=eps,
+        defaults = dict(lr=lr, betas=tuple(betas) if differentiable else tuple(_plain(b) for b in betas), eps=eps,
                         weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
                         foreach=foreach, capturable=capturable, differentiable=differentiable,
                         fused=fused, decoupled_weight_decay=rules.DECAY_MODES[decay].torch_decoupled
@@ -451,6 +494,10 @@ class Adam(_Base):
         _checks.check_betas(group["betas"])
         _checks.check_eps(group["eps"])
         _checks.check_choice(group.get("state_dtype"), "state_dtype", _STATE_DTYPES)
+
+    def _scalar_bundle(self, group, lr, terms):
+        beta1, beta2 = group["betas"]
+        return rules.AdamScalars(lr, beta1, beta2, group["eps"], *terms, group["amsgrad"], group["maximize"])
 
     def _adopt_saved_decay(self, group, saved, mine):
         if "decay" not in saved:  # torch.optim's checkpoint: its flag says coupled or decoupled
@@ -476,10 +523,11 @@ class Adam(_Base):
                 if torch.tensor(beta, dtype=dtype).item() == 1.0:
                     self._warn_once(f"{name}={beta} rounds to 1.0 in {dtype}, the dtype of the moments: they stop "
                                     "decaying; keep the moments in float32 (state_dtype=torch.float32)")
-        for p, choice in zip(params, choices):  # foreach does its arithmetic in the param dtype
-            if choice.kernel == "foreach" and torch.tensor(group["eps"], dtype=p.dtype).item() == 0 < group["eps"]:
-                self._warn_once(f"eps={group['eps']} rounds to 0 in {p.dtype}, the dtype impl='foreach' computes in: "
-                                "a zero second moment divides by zero; use impl='auto' or a larger eps")
+        for p, choice in zip(params, choices):  # kernels whose arithmetic runs in the param dtype
+            in_param_dtype = kernels.KERNELS[choice.kernel].math == "param"
+            if in_param_dtype and torch.tensor(group["eps"], dtype=p.dtype).item() == 0 < group["eps"]:
+                self._warn_once(f"eps={group['eps']} rounds to 0 in {p.dtype}, the dtype impl={choice.kernel!r} "
+                                "computes in: a zero second moment divides by zero; use impl='auto' or a larger eps")
         if group.get("rounding", "nearest") == "nearest":
             half = [p for p in params if p.dtype in rnd.HALF and p.numel() and p.device.type != "meta"]
             if half:
@@ -491,56 +539,6 @@ class Adam(_Base):
                                     f"{typical:.3g} can register under round-to-nearest: most updates are lost; "
                                     "pass rounding='kahan' or 'stochastic'", key="lr")
 
-    def _init_group(self, group, params, on_device, states):
-        """Create missing state, ``step`` placed where each tensor's kernel reads it. torch.compile
-        runs a method of this name eagerly, outside the graph, as it does torch.optim's."""
-        on_host, amsgrad = not group["capturable"], group["amsgrad"]
-        dtype, kahan = group.get("state_dtype"), group.get("rounding", "nearest") == "kahan"
-        for p, device, state in zip(params, on_device, states):
-            step = state.get("step")
-            step_device = _CPU if on_host and not device else p.device
-            if step is None:
-                state["step"] = torch.tensor(0.0, dtype=torch.float32, device=step_device)
-                state["exp_avg"] = torch.zeros_like(p, dtype=dtype or p.dtype, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, dtype=dtype or p.dtype, memory_format=torch.preserve_format)
-            elif step.dtype != torch.float32 or step.device != step_device:
-                state["step"] = step.to(step_device, torch.float32)  # a checkpoint, or another kernel last step
-            if amsgrad and "max_exp_avg_sq" not in state:
-                state["max_exp_avg_sq"] = torch.zeros_like(p, dtype=dtype or p.dtype,
-                                                           memory_format=torch.preserve_format)
-            if kahan:
-                self._rounding_state(p, group, state)
-
-    def _update_group(self, group, params, grads, choices):
-        split = choices.split
-        grad_scale, found_inf = self._amp()
-        if found_inf is not None and set(split) != {"fused"}:  # only torch's fused kernel reads them
-            if found_inf.item():
-                return
-            grads = torch._foreach_div(grads, grad_scale) if grad_scale is not None else grads
-            grad_scale = found_inf = None
-        states = [self.state[p] for p in params]
-        if not all("step" in s for s in states):  # new state: check once what dtypes can hold
-            self._check_precision(group, params, choices)
-        self._init_group(group, params, choices.step_on_device, states)
-        steps = [s["step"] for s in states]
-        kernels.advance(steps)
-        beta1, beta2 = group["betas"]
-        amsgrad = group["amsgrad"]
-        for name, idx in split.items():
-            device_lr = name == "triton"  # reads a tensor lr on the device: no host sync
-            lr, terms = self._scalars(group, device_lr)
-            h = AdamScalars(lr, beta1, beta2, group["eps"], *terms, amsgrad, group["maximize"])
-            pick = [states[i] for i in idx]
-            plain = choices.plain
-            lists = (_views([params[i] for i in idx], plain), _views([grads[i] for i in idx], plain),
-                     _views([s["exp_avg"] for s in pick], plain), _views([s["exp_avg_sq"] for s in pick], plain),
-                     _views([s["max_exp_avg_sq"] for s in pick], plain) if amsgrad else [],
-                     [s["step"] for s in pick])
-            extra = dict(grad_scale=grad_scale, found_inf=found_inf) if name == "fused" else {}
-            if "stochastic" in kernels.KERNELS[name].roundings:
-                extra["rounding"] = self._rounding(group, [params[i] for i in idx], pick)
-            kernels.KERNELS[name].module.adam(*lists, h, **extra)
 
 
 class AdamW(Adam):

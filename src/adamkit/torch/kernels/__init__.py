@@ -1,12 +1,21 @@
 """Implementations of the optimizer step, and the one plan that decides which updates each tensor.
 
-Every implementation is a :class:`Kernel` record: what it can take (devices, dtypes,
-layouts, a state dtype apart from the param's), where the ``step`` it reads lives, and the
-module holding its ``adam(...)`` and ``sgd(...)``. Kernels work on flat lists of plain
-tensors (complex params arrive as real views, DTensors as their local shards), receive one
-bundle of scalars (:class:`AdamScalars`, :class:`SGDScalars`) with the weight-decay mode
-already reduced to ``(l2, l1, shrink)``, never increment ``step`` (the optimizer does, once)
-and never fall back on their own: :func:`plan` is the only place that chooses.
+Every implementation is a :class:`Kernel` record that declares what it can do: the
+algorithms of :data:`adamkit.rules.ALGORITHMS` it implements, devices, dtypes, layouts, state
+formats, rounding modes, sparse gradients, autograd, a learning rate read on the device,
+GradScaler's protocol and the dtype its math runs in. The shell asks these
+records, never a kernel's name. The auto policy is data too: :data:`PREFERENCE`, an ordered
+list per device, filtered by those abilities; the first kernel left updates the tensor and
+the filter's reasons are what ``explain()`` prints.
+
+Kernels work on flat lists of plain tensors (complex params arrive as real views, DTensors as
+their local shards), receive one bundle of scalars (:class:`~adamkit.rules.AdamScalars`,
+:class:`~adamkit.rules.SGDScalars`) with the weight-decay mode already reduced to
+``(l2, l1, shrink)``, never increment ``step`` (the optimizer does, once) and never fall back
+on their own. A kernel module offers one function per algorithm, named after it, called as
+``fn(params, grads, *slots, [steps,] scalars, **extra)``; :func:`run` is the one entry point
+that hands each kernel its share, for :mod:`adamkit.torch` and Keras's torch backend alike.
+The reference kernel is derived from the algorithm records, so every algorithm has one.
 """
 
 import importlib
@@ -17,31 +26,12 @@ from typing import NamedTuple
 
 import torch
 
+from adamkit.rules import ALGORITHMS, AdamScalars, SGDScalars  # noqa: F401 (the scalars are re-exported)
+
 IMPLS = ("auto", "reference", "foreach", "fused", "cpu", "triton")
 FLOATS = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
-
-
-class AdamScalars(NamedTuple):
-    lr: float  # a float, or a one-element tensor for kernels that read it on the device
-    beta1: float
-    beta2: float
-    eps: float
-    l2: float
-    l1: float
-    shrink: float  # like lr: a float or a device tensor
-    amsgrad: bool
-    maximize: bool
-
-
-class SGDScalars(NamedTuple):
-    lr: float
-    momentum: float
-    dampening: float
-    nesterov: bool
-    l2: float
-    l1: float
-    shrink: float
-    maximize: bool
+HALF = frozenset({torch.float16, torch.bfloat16})
+ALL_ROUNDINGS = frozenset({"nearest", "kahan", "stochastic"})
 
 
 class Rounding(NamedTuple):
@@ -63,34 +53,44 @@ class Rounding(NamedTuple):
 # A fact about the machine: torch.compile takes it as a constant instead of tracing the build.
 @torch.compiler.assume_constant_result
 def _available(name):
-    if name == "triton":
+    requirement = KERNELS[name].requires
+    if requirement == "triton":
         return importlib.util.find_spec("triton") is not None
-    if name == "cpu":
-        return KERNELS["cpu"].module.load() is not None
+    if requirement == "compiler":
+        return KERNELS[name].module.load() is not None
     return True
 
 
-def _triton_interpreted():
-    return os.environ.get("TRITON_INTERPRET") == "1"
+def _interpreted(device_type):
+    """Whether a Triton kernel can run on ``device_type`` through Triton's CPU interpreter."""
+    return device_type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1"
 
 
 @dataclass(frozen=True)
 class Kernel:
     name: str
     summary: str
+    algorithms: frozenset  # names in adamkit.rules.ALGORITHMS it implements
     devices: frozenset | None  # device types it runs on; None: any
     dtypes: frozenset  # param dtypes it updates
     flat: bool  # indexes memory flat: param, grad and states must be dense with equal strides
-    step_on_device: bool  # reads state["step"] on the param's device (else a CPU tensor)
-    state_dtype: bool  # may keep moments in a dtype other than the param's
-    sgd: bool  # has an SGD step
-    differentiable: bool = False  # autograd can flow through its step
-    sparse: bool = False  # takes sparse gradients (SGD)
+    state_dtypes: frozenset = frozenset()  # float dtypes it keeps moments in apart from the param's
     roundings: frozenset = frozenset({"nearest"})  # how it can write half-precision params
+    sparse: bool = False  # takes sparse gradients (SGD)
+    autograd: bool = False  # autograd flows through its step (differentiable=True)
+    device_lr: bool = False  # reads lr (and the decay factor) as device tensors: no host sync
+    step_on_device: bool = False  # reads state["step"] on the param's device (else a CPU tensor)
+    grad_scaler: bool = False  # takes GradScaler's grad_scale and found_inf (its fused protocol)
+    math: str = "opmath"  # its arithmetic: "opmath" (the param's dtype, fp32 for half params),
+    #                       "param" (the param's dtype, half too) or "fp32" (fp32 whatever the param)
+    stand_in: str | None = None  # a one-pass kernel that takes its requests for a rounding mode it lacks
+    one_pass_l1: bool = False  # adds an L1 term within that pass (else in a pass of its own)
+    requires: str | None = None  # "triton" (the package) or "compiler" (a C compiler to build it)
+    interpreter: bool = False  # also runs on the CPU under TRITON_INTERPRET=1
 
     @property
     def module(self):
-        """The module with its ``adam``/``sgd``; Triton's is imported on first use."""
+        """The module with one function per algorithm; Triton's is imported on first use."""
         if self.name not in _MODULES:
             _MODULES[self.name] = importlib.import_module(f"{__name__}.{self.name}")
         return _MODULES[self.name]
@@ -100,28 +100,44 @@ class Kernel:
         return _available(self.name)
 
     def runs_on(self, device_type):
-        if self.name == "triton" and device_type == "cpu":
-            return _triton_interpreted()
-        return self.devices is None or device_type in self.devices
+        return self.devices is None or device_type in self.devices or self.interpreter and _interpreted(device_type)
+
+    def keeps(self, state_dtype, dtype):
+        """Whether it can keep moments in ``state_dtype`` (None: the param's) for ``dtype`` params."""
+        return state_dtype is None or state_dtype == dtype or state_dtype in self.state_dtypes
 
 
 KERNELS = {k.name: k for k in (
     Kernel("reference", "one tensor at a time through adamkit.rules, fp32 math for half params (the oracle)",
-           None, FLOATS, flat=False, step_on_device=False, state_dtype=True, sgd=True, differentiable=True,
-           sparse=True, roundings=frozenset({"nearest", "kahan", "stochastic"})),
+           frozenset(ALGORITHMS), None, FLOATS, flat=False, state_dtypes=FLOATS, roundings=ALL_ROUNDINGS,
+           sparse=True, autograd=True),
     Kernel("foreach", "torch's _foreach_* multi-tensor ops, math in the param dtype",
-           None, FLOATS, flat=False, step_on_device=False, state_dtype=False, sgd=True,
-           roundings=frozenset({"nearest", "kahan", "stochastic"})),
+           frozenset({"adam", "sgd"}), None, FLOATS, flat=False, roundings=ALL_ROUNDINGS, math="param"),
     Kernel("fused", "torch's fused Adam/AdamW kernel, every decay mode mapped onto it",
-           frozenset({"cpu", "cuda", "mps", "xpu"}), FLOATS, flat=True, step_on_device=True,
-           state_dtype=False, sgd=False),
-    Kernel("cpu", "adamkit's single-pass C kernel on torch's thread count, one wait per step, fp32 math",
-           frozenset({"cpu"}), frozenset({torch.float32, torch.bfloat16}), flat=True, step_on_device=False,
-           state_dtype=True, sgd=False, roundings=frozenset({"nearest", "kahan", "stochastic"})),
+           frozenset({"adam"}), frozenset({"cpu", "cuda", "mps", "xpu"}), FLOATS, flat=True, step_on_device=True,
+           grad_scaler=True, stand_in="cpu"),
+    Kernel("cpu", "the C kernel: one pass, one thread synchronisation per step, fp32 math, measured at least "
+           "as fast as torch's fused CPU kernel",
+           frozenset({"adam"}), frozenset({"cpu"}), frozenset({torch.float32, torch.bfloat16}), flat=True,
+           state_dtypes=frozenset({torch.float32, torch.bfloat16}), roundings=ALL_ROUNDINGS, math="fp32",
+           one_pass_l1=True, requires="compiler"),
     Kernel("triton", "one Triton launch per (device, dtype), fp32 math, lr and step on the device",
-           frozenset({"cuda"}), FLOATS, flat=True, step_on_device=True, state_dtype=True, sgd=False,
-           roundings=frozenset({"nearest", "kahan", "stochastic"})),
+           frozenset({"adam"}), frozenset({"cuda"}), FLOATS, flat=True, state_dtypes=FLOATS, roundings=ALL_ROUNDINGS,
+           device_lr=True, step_on_device=True, math="fp32", one_pass_l1=True, requires="triton", interpreter=True),
 )}
+
+# The auto policy: per device type, kernels in order of preference; the first that can take a
+# tensor updates it. On CUDA torch's fused kernel leads until a GPU run recorded in
+# benchmarks/RESULTS.md shows Triton correct and faster; on the CPU the C kernel was measured at
+# least as fast as torch's fused one in every mode (benchmarks/RESULTS.md, 2026-11-24).
+PREFERENCE = {
+    "cuda": ("fused", "triton", "foreach", "reference"),
+    "cpu": ("cpu", "fused", "foreach", "reference"),
+}
+OTHER_DEVICES = ("fused", "foreach", "reference")
+# Half-precision math in the param's dtype is avoided here: torch's CPU foreach ops round a
+# Python scalar to the tensor's dtype (momentum 0.9 becomes 0.8984 in bf16).
+NO_HALF_PARAM_DTYPE_MATH = frozenset({"cpu"})
 
 
 def device_type(t):
@@ -134,16 +150,74 @@ class Choice(NamedTuple):
     reason: str
 
 
-def _first(capability):
-    """The first kernel record that has ``capability`` (e.g. ``"sparse"``)."""
-    return next(name for name, k in KERNELS.items() if getattr(k, capability))
+class Need(NamedTuple):
+    """What one tensor asks of a kernel."""
+
+    algorithm: str
+    device: str
+    dtype: torch.dtype
+    state_dtype: torch.dtype | None
+    rounding: str
+    l1: bool
+    sparse: bool
+    autograd: bool
+
+
+def shortfall(kernel, need):
+    """Why ``kernel`` cannot update a tensor with these needs, or None if it can."""
+    if need.algorithm not in kernel.algorithms:
+        return f"it has no {need.algorithm} step"
+    if not kernel.runs_on(need.device):
+        hint = " (or TRITON_INTERPRET=1 to run it on the CPU)" if kernel.interpreter else ""
+        return f"it runs on {', '.join(sorted(kernel.devices))} tensors{hint}"
+    if need.dtype not in kernel.dtypes:
+        return f"it takes {sorted(str(d) for d in kernel.dtypes)}"
+    if need.dtype in HALF and need.rounding not in kernel.roundings:
+        return f"it rounds half-precision params to nearest only, not rounding={need.rounding!r}"
+    if not kernel.keeps(need.state_dtype, need.dtype):
+        return f"it cannot keep state_dtype={need.state_dtype} for {need.dtype} params"
+    if need.sparse and not kernel.sparse:
+        return "it takes dense gradients only"
+    if need.autograd and not kernel.autograd:
+        return "autograd cannot flow through it (differentiable=True)"
+    if not kernel.available():
+        return ("it is not available here: pip install adamkit[triton]" if kernel.requires == "triton" else
+                "it is not available here: no C compiler could build it (see the warning above)")
+    return None
+
+
+def _passed_over(kernel, need):
+    """Why the auto policy passes over a kernel that could take the tensor, or None."""
+    if kernel.math == "param" and need.dtype in HALF and need.device in NO_HALF_PARAM_DTYPE_MATH:
+        return f"it computes in {need.dtype}, whose scalars round on the {need.device}"
+    return None
+
+
+def _extra_pass(kernel, need):
+    if need.l1 and not kernel.one_pass_l1:
+        return "it adds the L1 term in a pass of its own"
+    return None
+
+
+def _auto(need, candidates=None):
+    """The first kernel of the device's preference (or of ``candidates``) that takes the tensor (one
+    that needs an extra pass for L1 only if none does it in its own pass), and the reasons; or None."""
+    candidates = candidates or PREFERENCE.get(need.device, OTHER_DEVICES)
+    able = [n for n in candidates if shortfall(KERNELS[n], need) is None]
+    fit = [n for n in able if _passed_over(KERNELS[n], need) is None] or able
+    if not fit:
+        return None
+    name = next((n for n in fit if _extra_pass(KERNELS[n], need) is None), fit[0])
+    before = candidates[:candidates.index(name)]
+    why = [f"not {n}: {shortfall(KERNELS[n], need) or _passed_over(KERNELS[n], need) or _extra_pass(KERNELS[n], need)}"
+           for n in candidates if n != name and (n not in able or n in before)]
+    return Choice(name, "; ".join([KERNELS[name].summary, *why]))
 
 
 def requested(impl, *, foreach=None, fused=None, differentiable=False):
-    """The implementation a group asks for: ``impl=``, or torch.optim's flags mapped onto it."""
-    if differentiable:
-        return _first("differentiable")
-    if impl != "auto":
+    """The implementation a group asks for: ``impl=``, or torch.optim's flags mapped onto it
+    (``differentiable=True`` leaves the choice to the plan, among kernels autograd flows through)."""
+    if impl != "auto" or differentiable:
         return impl
     if fused:
         return "fused"
@@ -152,49 +226,6 @@ def requested(impl, *, foreach=None, fused=None, differentiable=False):
     if foreach is False:
         return "reference"  # torch's for-loop
     return "auto"
-
-
-def _auto_adam(dev, dtype, *, l1, state_dtype=None, rounding="nearest"):
-    """torch's fused kernels where they apply; the measured exceptions otherwise."""
-    own_state_dtype = state_dtype is not None and state_dtype != dtype
-    triton = KERNELS["triton"]
-    if dev == "cuda":
-        # Triton stays opt-in until a GPU run in benchmarks/RESULTS.md shows it correct and faster.
-        if own_state_dtype:
-            return (Choice("triton", "state_dtype differs from the param's: Triton keeps it")
-                    if triton.available() else Choice("reference", "state_dtype differs from the param's"))
-        if l1:
-            return (Choice("triton", "torch's fused Adam has no L1 term: Triton adds it in one pass")
-                    if triton.available() else Choice("foreach", "torch's fused Adam has no L1 term"))
-        return Choice("fused", "torch's fused CUDA kernel")
-    if dev == "cpu":
-        c = KERNELS["cpu"]
-        if dtype in c.dtypes and (state_dtype or dtype) in c.dtypes and c.available():
-            if rounding != "nearest" and dtype == torch.bfloat16:
-                return Choice("cpu", f"rounding={rounding!r} for {dtype} params: the C kernel rounds in its one "
-                                     "pass (torch's fused kernel rounds to nearest only)")
-            if own_state_dtype:
-                return Choice("cpu", f"state_dtype={state_dtype} differs from the param's: the C kernel keeps "
-                                     "it in its one pass (torch's fused kernel cannot)")
-            # benchmarks/RESULTS.md, 2026-11-24: at least as fast as torch's fused kernel in every mode.
-            return Choice("cpu", "the C kernel: one pass, one thread synchronisation per step, "
-                                 "measured at least as fast as torch's fused CPU kernel"
-                                 + (" (which has no L1 term)" if l1 else ""))
-    if own_state_dtype:
-        return Choice("reference", "state_dtype differs from the param's: only the reference keeps it here")
-    if dev == "cpu":
-        return Choice("fused", "torch's fused CPU kernel")
-    if KERNELS["fused"].runs_on(dev):
-        return Choice("fused", f"torch's fused {dev} kernel")
-    return Choice("foreach", f"no fused kernel for {dev} tensors")
-
-
-def _auto_sgd(dev, dtype, why=""):
-    why = why + ": " if why else ""
-    if dtype in (torch.float16, torch.bfloat16) and dev == "cpu":
-        # _foreach_mul_ with a Python scalar rounds the momentum to bf16 on the CPU (0.9 -> 0.8984).
-        return Choice("reference", why + "half-precision params on the CPU: fp32 math, rounded once")
-    return Choice("foreach", why + "torch's multi-tensor ops stream SGD's two passes")
 
 
 def advance(steps):
@@ -234,67 +265,81 @@ def flat_ok(p, others):
     return _dense(p) and all(t is None or (t.shape == p.shape and t.stride() == p.stride()) for t in others)
 
 
-def _refuse(kernel, index, p, why):
-    raise ValueError(f"impl={kernel.name!r} cannot update param {index} ({p.dtype} on {device_type(p)}): {why}; "
-                     f"use impl='auto' or 'reference'")
-
-
-def plan(rule, impl, params, grads, *, l1=False, state_dtype=None, others=None, rounding="nearest"):
+def plan(algorithm, impl, params, grads, *, l1=False, state_dtype=None, others=None, rounding="nearest",
+         autograd=False):
     """One :class:`Choice` per tensor: which kernel updates it, and why.
 
-    ``rule`` is ``"adam"`` or ``"sgd"``; ``impl`` what the group asks for (see :func:`requested`);
-    ``others[i]`` the state tensors that kernel must index alike (for the layout check).
-    An explicit ``impl`` that cannot take a tensor's device, dtype or state dtype is an error;
-    a layout that flat kernels cannot index goes to the reference kernel, which is correct for any.
+    ``algorithm`` names a record of :data:`adamkit.rules.ALGORITHMS`; ``impl`` is what the group
+    asks for (see :func:`requested`); ``others[i]`` the state tensors that kernel must index alike
+    (for the layout check). An explicit ``impl`` that cannot take a tensor is an error naming
+    why; one without a step for the algorithm gives way to the auto policy; a layout that flat
+    kernels cannot index goes to the reference kernel, which is correct for any.
     """
     choices = []
     for i, (p, g) in enumerate(zip(params, grads)):
-        dev, dtype = device_type(p), p.dtype
-        own_state_dtype = state_dtype is not None and state_dtype != dtype
-        if g is not None and g.is_sparse:
-            choices.append(Choice(_first("sparse"), "sparse gradient"))
-            continue
-        if impl == "auto":
-            choice = _auto_adam(dev, dtype, l1=l1, state_dtype=state_dtype, rounding=rounding) if rule == "adam" \
-                else _auto_sgd(dev, dtype)
-        else:
-            kernel = KERNELS[impl]
-            if rule == "sgd" and not kernel.sgd:
-                choice = _auto_sgd(dev, dtype, f"{impl} has no SGD step")
-            else:
-                if not kernel.runs_on(dev):
-                    hint = " (or TRITON_INTERPRET=1 to run it on the CPU)" if impl == "triton" else ""
-                    _refuse(kernel, i, p, f"it runs on {', '.join(sorted(kernel.devices))} tensors{hint}")
-                if dtype not in kernel.dtypes:
-                    _refuse(kernel, i, p, f"it takes {sorted(str(d) for d in kernel.dtypes)}")
-                if own_state_dtype and not (kernel.state_dtype and state_dtype in kernel.dtypes):
-                    raise ValueError(f"impl={impl!r} cannot keep state_dtype={state_dtype} for {dtype} params; "
-                                     "use impl='auto' or 'reference' (or 'cpu' or 'triton' where they take it)")
-                if not kernel.available():
-                    raise ValueError(f"impl={impl!r} is not available here: "
-                                     + ("pip install adamkit[triton]" if impl == "triton" else
-                                        "no C compiler could build it (see the warning above)"))
-                choice = Choice(impl, "requested")
-        kernel = KERNELS[choice.kernel]
-        if rounding != "nearest" and dtype in (torch.float16, torch.bfloat16) and rounding not in kernel.roundings:
-            c = KERNELS["cpu"]
-            fused_on_cpu = rule == "adam" and impl == "fused" and dev == "cpu"
-            if fused_on_cpu and dtype in c.dtypes and rounding in c.roundings and c.available():
-                choice = Choice("cpu", f"rounding={rounding!r}: torch's fused kernel rounds to nearest only; the "
-                                       "C kernel is fused too (one pass) and rounds as asked")
-            elif choice.reason == "requested":
-                raise ValueError(f"impl={impl!r} rounds half-precision params to nearest only; "
-                                 f"rounding={rounding!r} needs impl='auto', 'reference', 'foreach', "
-                                 "'cpu' (bf16 on the CPU) or 'triton' (CUDA)")
-            else:
-                use_triton = rule == "adam" and dev == "cuda" and KERNELS["triton"].available()
-                choice = Choice("triton" if use_triton else "reference", f"rounding={rounding!r} for {dtype} params")
-            kernel = KERNELS[choice.kernel]
-        if kernel.flat and not flat_ok(p, [g] + list(others[i] if others else [])):
+        sparse = g is not None and g.is_sparse
+        need = Need(algorithm, device_type(p), p.dtype, state_dtype, rounding, l1, sparse, autograd)
+        if impl == "auto" or sparse or algorithm not in KERNELS[impl].algorithms:
+            choice = _auto(need)
+            if impl != "auto" and not sparse:
+                choice = Choice(choice.kernel, f"{impl} has no {algorithm} step; {choice.reason}")
+        elif (why := shortfall(KERNELS[impl], need)) is None:
+            choice = Choice(impl, "requested")
+        else:  # a kernel that lacks the rounding mode asked for may name one that stands in
+            asked = KERNELS[impl]
+            lacks_rounding = shortfall(asked, need._replace(rounding="nearest")) is None
+            choice = _auto(need, (asked.stand_in,)) if asked.stand_in and lacks_rounding else None
+            if choice is None:
+                raise ValueError(f"impl={impl!r} cannot update param {i} ({p.dtype} on {need.device}): {why}; "
+                                 "use impl='auto' or 'reference'")
+            choice = Choice(choice.kernel, f"{impl} cannot: {why}; {choice.reason}")
+        if KERNELS[choice.kernel].flat and not flat_ok(p, [g] + list(others[i] if others else [])):
             choice = Choice("reference", f"{choice.kernel} indexes memory flat; this param, its grad or "
                                          "a state is strided differently")
         choices.append(choice)
     return choices
+
+
+def unscale(kernel_names, grads, grad_scale, found_inf):
+    """GradScaler's fused protocol for kernels that lack it: ``(grads, grad_scale, found_inf, skip)``.
+
+    Where every kernel in play takes ``grad_scale``/``found_inf`` they pass through; otherwise the
+    step is skipped on an inf and the gradients are unscaled here, once."""
+    if found_inf is None or all(KERNELS[name].grad_scaler for name in kernel_names):
+        return grads, grad_scale, found_inf, False
+    if found_inf.item():
+        return grads, None, None, True
+    grads = torch._foreach_div(grads, grad_scale) if grad_scale is not None else grads
+    return grads, None, None, False
+
+
+def run(algorithm, choices, params, grads, slots, steps, scalars, rounding=None, grad_scale=None, found_inf=None):
+    """Hand each kernel of a plan its share of one step: the one entry point of every shell.
+
+    ``slots`` has one list per slot of the algorithm record (a tensor or None per param);
+    ``steps`` one ``step`` tensor per param (None for algorithms that do not count steps);
+    ``scalars(kernel)`` gives the bundle a kernel reads (a device lr where it takes one);
+    ``rounding(indices)`` the :class:`Rounding` for those params, or None. Returns the lazily
+    created slot tensors (SGD's first momentum buffers), one list per lazy slot.
+    """
+    record = ALGORITHMS[algorithm]
+    lazy = [list(values) for slot, values in zip(record.slots, slots) if slot.lazy]
+    for name, idx in split(choices).items():
+        kernel = KERNELS[name]
+        args = [[params[i] for i in idx], [grads[i] for i in idx]]
+        args += [[values[i] for i in idx] for values in slots]
+        if record.counts_steps:
+            args.append([steps[i] for i in idx])
+        extra = {}
+        if kernel.grad_scaler and found_inf is not None:
+            extra.update(grad_scale=grad_scale, found_inf=found_inf)
+        if kernel.roundings != {"nearest"} and rounding is not None:
+            extra["rounding"] = rounding(idx)
+        returned = getattr(kernel.module, algorithm)(*args, scalars(kernel), **extra)
+        if lazy:
+            for j, i in enumerate(idx):
+                lazy[0][i] = returned[j]
+    return lazy
 
 
 # Imported here, not on demand, so that torch.compile traces a step without a graph break.

@@ -1,20 +1,22 @@
-"""The readable per-tensor loop: each tensor goes through :mod:`adamkit.rules`.
+"""The readable per-tensor loop, derived from the algorithm records: each tensor goes through
+its rule in :mod:`adamkit.rules`, so every algorithm has this kernel without code of its own.
 
-Half-precision params and states are updated in float32 and rounded once on
-store, so this path is at least as accurate as torch.optim's for-loop. It takes
-any layout, any device, sparse SGD gradients, and lets autograd flow through the
-step (``differentiable=True``).
+Half-precision params and states are updated in float32 and rounded once on store, so this
+path is at least as accurate as torch.optim's for-loop. It takes any layout, any device,
+sparse SGD gradients, and lets autograd flow through the step (``differentiable=True``).
 """
 
 import torch
 
-from adamkit import rules
+from adamkit.rules import ALGORITHMS
 from adamkit.torch.kernels import rounding as rnd
 
 
 def _opmath(t):
     """The value to compute with: fp32 for half tensors. Under autograd (``differentiable=True``)
     a copy, since the tensor is overwritten in place after the math has read it."""
+    if t is None:
+        return None
     if t.dtype in (torch.float16, torch.bfloat16):
         return t.float()
     return t.clone() if torch.is_grad_enabled() and t.layout == torch.strided else t
@@ -34,34 +36,41 @@ def _param(p, i, rounding):
     return rnd.read(p, comp), lambda new: rnd.write(p, new, rounding.mode, comp, rounding.key(i))
 
 
-def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, h, rounding=None):
-    for i, p in enumerate(params):
-        vmax = _opmath(max_exp_avg_sqs[i]) if h.amsgrad else None
-        value, store = _param(p, i, rounding)
-        new_p, m, v, vmax = rules.adam(
-            value, _opmath(grads[i]), _opmath(exp_avgs[i]), _opmath(exp_avg_sqs[i]), vmax,
-            step=_value(steps[i]), lr=h.lr, beta1=h.beta1, beta2=h.beta2, eps=h.eps, l2=h.l2, l1=h.l1,
-            shrink=h.shrink, amsgrad=h.amsgrad, maximize=h.maximize)
-        store(new_p)
-        exp_avgs[i].copy_(m)
-        exp_avg_sqs[i].copy_(v)
-        if h.amsgrad:
-            max_exp_avg_sqs[i].copy_(vmax)
+def _store(slot, old, new, p):
+    """Write a slot's new value; returns the tensor that holds it (new where there was none)."""
+    if not slot.lazy:
+        return old.copy_(new) if old is not None else None
+    if new is None:
+        return None
+    if old is None or old.is_sparse or new.is_sparse:  # a buffer created now (a sparse one each step)
+        return new.to(p.dtype, copy=True)
+    return old.copy_(new)
 
 
-def sgd(params, grads, momentum_buffers, h, rounding=None):
-    """Returns the momentum buffers (new tensors where a buffer was None)."""
+def step(algorithm, params, grads, *lists, rounding=None):
+    """One step of ``algorithm`` (a name in :data:`adamkit.rules.ALGORITHMS`), tensor by tensor.
+
+    ``lists`` are the record's slots (a list per slot, of tensors or None), then ``steps`` if it
+    counts them, then the scalars. Returns the lazy slot's tensors (see :func:`~adamkit.torch.kernels.run`).
+    """
+    record = ALGORITHMS[algorithm]
+    *lists, h = lists
+    slots, steps = lists[:len(record.slots)], lists[len(record.slots):]
+    kept = record.kept(h)
     out = []
-    for i, (p, g, buf) in enumerate(zip(params, grads, momentum_buffers)):
+    for i, (p, g) in enumerate(zip(params, grads)):
+        olds = [values[i] if slot in kept and values else None for slot, values in zip(record.slots, slots)]
         value, store = _param(p, i, rounding)
-        new_p, new_buf = rules.sgd(value, _opmath(g), None if buf is None else _opmath(buf), lr=h.lr,
-                                   momentum=h.momentum, dampening=h.dampening, nesterov=h.nesterov,
-                                   l2=h.l2, l1=h.l1, shrink=h.shrink, maximize=h.maximize)
+        count = dict(step=_value(steps[0][i])) if record.counts_steps else {}
+        new_p, *news = record.rule(value, _opmath(g), *map(_opmath, olds), **count, **h._asdict())
         store(new_p)
-        if h.momentum != 0:
-            if buf is None or buf.is_sparse or new_buf.is_sparse:  # a new buffer (a sparse one each step)
-                buf = new_buf.to(p.dtype, copy=True)
-            else:
-                buf.copy_(new_buf)
-        out.append(buf)
+        held = [_store(slot, old, new, p) for slot, old, new in zip(record.slots, olds, news) if slot in kept]
+        out.append(next((t for slot, t in zip(kept, held) if slot.lazy), None))
     return out
+
+
+def __getattr__(name):
+    """``adam(...)``, ``sgd(...)``: :func:`step` for every algorithm record."""
+    if name in ALGORITHMS:
+        return lambda *args, **kwargs: step(name, *args, **kwargs)
+    raise AttributeError(name)
