@@ -4,6 +4,12 @@ the step table on GPT-2-medium shapes, appended to benchmarks/RESULTS.md.
     PYTHONPATH=src python benchmarks/gpu_check.py                   # on a CUDA machine, under 8 minutes
     PYTHONPATH=src python benchmarks/gpu_check.py --device cpu --results /tmp/r.md   # dry run, tiny shapes
 
+On a lent machine that works on a copy of the repo and returns only $OUT, with torch and Triton
+already installed and no package index (so no scripts/setup.sh), append to a copy that comes back:
+
+    set -o pipefail; cp benchmarks/RESULTS.md $OUT/ && PYTHONUNBUFFERED=1 PYTHONPATH=src \
+        python3 benchmarks/gpu_check.py --results $OUT/RESULTS.md 2>&1 | tee $OUT/gpu_check.log
+
 Parts, each with its own time budget so that one slow or broken part leaves the others theirs:
 
 1. tests: pytest, in a subprocess with a time limit, on the tests that name CUDA or Triton
