@@ -127,6 +127,7 @@ def summarize(runs):
         variants[results.label(key, varying)] = {
             "optimizer": key[0], "init": key[1], "schedule": key[2],
             "seeds": len(seeds), "diverged": sum(r.diverged for r in seeds),
+            "diverged_reasons": [f"seed {r.config.seed}: {r.diverged_reason}" for r in seeds if r.diverged],
             "test_mean": m, "test_std": sd, "test": list(test.get(key, {}).values()),
             "val_mean": results.mean_std(val.get(key, {}).values())[0],
             "train_mean": results.mean_std(train.get(key, {}).values())[0],
@@ -159,7 +160,8 @@ def findings(summary):
     out = []
     for name, s in v.items():
         if s["diverged"]:
-            out.append(f"{name} diverged on {s['diverged']} of {s['seeds']} seeds (loss NaN or infinite); "
+            why = "; ".join(s.get("diverged_reasons") or ["loss NaN or infinite"])
+            out.append(f"{name} diverged on {s['diverged']} of {s['seeds']} seeds ({why}); "
                        "those runs are left out of its mean.")
     ok = {n: s for n, s in v.items() if s["test_mean"] is not None and math.isfinite(s["test_mean"])}
     if not ok:

@@ -53,9 +53,9 @@ def _train(config, study, name, progress):
     run_config = config.run_config(study, name)
     settings = run_config.resolved()
     if config.backend == "numpy":
-        from adamkit.lab.train import train
+        from adamkit.lab.train import train_run
 
-        history, w, b = train(studies.STUDIES[study](seed=config.seed), name, lr=settings["lr"],
+        history, w, b, reason = train_run(studies.STUDIES[study](seed=config.seed), name, lr=settings["lr"],
                               weight_decay=settings["weight_decay"], decay=settings["decay"],
                               steps=config.steps, init_scheme=settings["init"], seed=config.seed,
                               progress=progress)
@@ -66,8 +66,8 @@ def _train(config, study, name, progress):
                  "weight_norm": ("model", "weight_norm"), "lr": ("model", "lr")}
         history = {k: result.curve(*where)[1] for k, where in curve.items()}
         w, b = result.model.weight.detach().ravel().tolist(), float(result.model.bias.detach()[0])
-    diverged = len(history["train_loss"]) < config.steps
-    return history, w, b, settings, diverged
+        reason = result.diverged_reason
+    return history, w, b, settings, reason
 
 
 def run(config: DemoConfig, progress=None):
@@ -81,11 +81,12 @@ def run(config: DemoConfig, progress=None):
     for study in config.studies:
         runs, data = {}, studies.STUDIES[study](seed=config.seed)
         for name in config.optimizers:
-            history, w, b, settings, diverged = _train(config, study, name, progress)
+            history, w, b, settings, reason = _train(config, study, name, progress)
             spec = OPTIMIZERS[name]
             runs[name] = {"label": spec.label, "lr": settings["lr"], "weight_decay": settings["weight_decay"],
                           "decay": settings["decay"], "rule": spec.rule, "history": history, "w": w, "b": b,
-                          "diverged": diverged, "steps_done": len(history["train_loss"])}
+                          "diverged": reason is not None, "reason": reason,
+                          "steps_done": len(history["train_loss"])}
         results["studies"][study] = {"title": data.title, "degree": data.degree, "runs": runs}
     results["seconds"] = time.perf_counter() - started
     return results
@@ -119,6 +120,7 @@ def save(results, out, unique=False):
         summary = {"findings": facts, "seconds": results["seconds"], "studies": {
             name: {opt: {"train_loss": _last(run, "train_loss"), "test_loss": _last(run, "test_loss"),
                          "weight_norm": _last(run, "weight_norm"), "diverged": run["diverged"],
+                         "diverged_reason": run["reason"],
                          "steps_done": run["steps_done"], "lr": run["lr"], "weight_decay": run["weight_decay"],
                          "decay": run["decay"], "w": run["w"], "b": run["b"]}
                    for opt, run in study["runs"].items()}

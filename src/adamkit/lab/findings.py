@@ -10,6 +10,8 @@ def _final(run, key):
 
 
 def _finite(run):
+    if not run["history"]["train_loss"]:
+        return False
     return all(math.isfinite(v) for v in (*run["w"], run["b"], _final(run, "train_loss"), _final(run, "test_loss")))
 
 
@@ -75,10 +77,10 @@ def findings(results):
         runs = {o: r for o, r in study["runs"].items() if not r["diverged"] and _finite(r)}
         bad = [r for o, r in study["runs"].items() if o not in runs]
         if bad:
-            which = ", ".join(f"{r['label']} (lr={r['lr']:g}) at step {r['steps_done'] + 1}" if r["diverged"]
-                              else f"{r['label']} (lr={r['lr']:g}) with non-finite weights" for r in bad)
-            out.append(f"On {study['title']}, diverged (loss NaN or infinite; left out of the comparisons): "
-                       f"{which}.")
+            which = "; ".join(f"{r['label']} (lr={r['lr']:g}): {r.get('reason') or 'loss NaN or infinite'}"
+                              if r["diverged"] else f"{r['label']} (lr={r['lr']:g}): non-finite weights"
+                              for r in bad)
+            out.append(f"On {study['title']}, diverged (left out of the comparisons): {which}.")
         if not runs:
             out.append(f"On {study['title']}, no optimizer finished: lower the learning rate.")
             continue

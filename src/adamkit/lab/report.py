@@ -11,7 +11,8 @@ def _table(results):
             h = run["history"]
             wd = f"{run['weight_decay']:g} ({run['decay']})" if run["decay"] else "—"
             if run["diverged"]:
-                cells = f"<td colspan='3'>diverged at step {run['steps_done'] + 1}</td>"
+                reason = run.get("reason") or f"at step {run['steps_done'] + 1}"
+                cells = f"<td colspan='3'>diverged: {html.escape(reason)}</td>"
             else:
                 cells = "".join(f"<td>{h[k][-1]:.4g}</td>" for k in ("train_loss", "test_loss", "weight_norm"))
             rows.append(f"<tr><td>{html.escape(study['title'])}</td><td>{html.escape(run['label'])}</td>"

@@ -6,7 +6,9 @@ Every command of the lab (demo, run, compare, and sweeps built on it) trains thr
 :func:`adamkit.torch.param_groups`, builds an adamkit optimizer and drives its learning
 rate with :func:`adamkit.torch.scheduler` over an :mod:`adamkit.schedules` schedule.
 Each evaluation yields one row per (split, metric); ``on_eval(step, rows)`` sees them as
-they come. A loss that becomes NaN or infinite stops the run, recorded as diverged.
+they come. A run stops, recorded as diverged with its reason, when the loss becomes NaN or
+infinite or when a param group's weight-decay factor (``1 - lr*wd``, or ``1 - eta*wd`` for
+``independent`` decay) leaves (0, 1], where the weights would flip sign or grow.
 """
 
 import math
@@ -14,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from adamkit import init as initializers
-from adamkit import schedules
+from adamkit import rules, schedules
 from adamkit.lab.optimizers import DECAY_MODES, OPTIMIZERS
 from adamkit.rounding import ROUNDINGS
 
@@ -158,6 +160,7 @@ class RunResult:
     seconds: float
     settings: dict = field(default_factory=dict)  # resolved hyperparameters, torch version, threads
     diverged_at: int | None = None
+    diverged_reason: str | None = None  # e.g. "loss became nan at step 12"
     model: object = field(default=None, repr=False, compare=False)  # the trained model (not saved)
 
     def summary(self):
@@ -165,12 +168,29 @@ class RunResult:
         return clean({"config": asdict(self.config), "settings": self.settings, "primary": self.primary,
                       "higher_is_better": self.higher_is_better, "final": self.final,
                       "diverged": self.diverged, "diverged_at": self.diverged_at,
+                      "diverged_reason": self.diverged_reason,
                       "seconds": round(self.seconds, 3)})
 
     def curve(self, split, metric):
         """``(steps, values)`` of one metric."""
         rows = [r for r in self.records if r["split"] == split and r["metric"] == metric]
         return [r["step"] for r in rows], [r["value"] for r in rows]
+
+
+def decay_factor_problem(param_groups):
+    """Why the next step would be no weight decay at all, or None: a group whose decay factor
+    leaves (0, 1] (computed with :func:`adamkit.rules.decay_terms`, as the optimizer does)."""
+    for group in param_groups:
+        wd = float(group.get("weight_decay") or 0.0)
+        if wd == 0:
+            continue
+        lr = float(group["lr"])
+        reference = group.get("reference_lr")
+        eta = rules.schedule_multiplier(lr, float(reference)) if reference else 1.0
+        shrink = rules.decay_terms(group.get("decay") or "l2", wd, lr, eta).shrink
+        if not 0.0 < shrink <= 1.0:
+            return f"weight decay factor {shrink:.4g} outside (0, 1] (lr {lr:g} × weight decay {wd:g})"
+    return None
 
 
 def _eval_steps(steps, evals):
@@ -220,7 +240,7 @@ def run(config: RunConfig, on_eval=None, progress=None) -> RunResult:
         base = {"task": config.task, "optimizer": config.optimizer, "lr": settings["lr"],
                 "weight_decay": settings["weight_decay"], "decay": settings["decay"], "init": settings["init"],
                 "schedule": config.schedule, "precision": config.precision, "seed": config.seed}
-        records, final, diverged_at = [], {}, None
+        records, final, diverged_at, reason = [], {}, None, None
         when = _eval_steps(steps, task.evals)
         losses = []
 
@@ -248,12 +268,23 @@ def run(config: RunConfig, on_eval=None, progress=None) -> RunResult:
             value = float(loss.detach())
             losses.append(value)
             if not math.isfinite(value):
+                reason = f"loss became {value} at step {step}"
+            else:
+                bad = decay_factor_problem(optimizer.param_groups)
+                reason = f"{bad} at step {step}" if bad else None
+            if reason is None:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                try:
+                    optimizer.step()
+                except ValueError as e:  # an optimizer that refuses the factor itself
+                    if "weight decay" not in str(e):
+                        raise
+                    reason = f"{str(e).split(':')[0]} at step {step}"
+            if reason is not None:
                 diverged_at = step
                 evaluate(step, lr)
                 break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
             scheduler.step()
             if progress:
                 progress(1)
@@ -261,6 +292,7 @@ def run(config: RunConfig, on_eval=None, progress=None) -> RunResult:
                 evaluate(step, lr)
         if diverged_at is None and not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
             diverged_at = steps  # the last update made the weights non-finite
+            reason = f"weights became non-finite by step {steps}"
         state = [t for s in optimizer.state.values() for t in s.values() if torch.is_tensor(t) and t.dim()]
         params = sum(p.numel() for p in model.parameters())
         settings.update(torch=torch.__version__, threads=config.threads, device=config.device,
@@ -268,6 +300,6 @@ def run(config: RunConfig, on_eval=None, progress=None) -> RunResult:
                         state_bytes_per_param=sum(t.numel() * t.element_size() for t in state) / max(params, 1),
                         hidden_units=len(first) if first is not None else None)
         return RunResult(config, records, task.primary, task.higher_is_better, final, diverged_at is not None,
-                         time.perf_counter() - started, settings, diverged_at, model)
+                         time.perf_counter() - started, settings, diverged_at, reason, model)
     finally:
         torch.set_num_threads(threads)

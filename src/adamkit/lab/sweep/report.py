@@ -18,6 +18,16 @@ def _slope(s):
     return f"{m:+.2f}" + (f" ± {s['std']:.2f}" if s["std"] is not None and math.isfinite(s["std"]) else "")
 
 
+def _why(s, shown=3):
+    """``" (lr 1 × wd 0.5, seed 0: weight decay factor ...; ...)"``: the first diverged runs' reasons."""
+    runs = s.get("diverged_runs") or []
+    if not runs:
+        return ""
+    text = "; ".join(f"lr {r['lr']:g} × wd {r['weight_decay']:g}, seed {r['seed']}: "
+                     f"{r['reason'] or 'loss NaN or infinite'}" for r in runs[:shown])
+    return f" ({text}{f'; {len(runs) - shown} more' if len(runs) > shown else ''})"
+
+
 def findings(summary, confirm=None, labels=None):
     """One claim per sentence, each from this sweep's numbers."""
     name = (labels or {}).get
@@ -28,7 +38,7 @@ def findings(summary, confirm=None, labels=None):
     for o, s in summary["optimizers"].items():
         label = name(o, o)
         if s["best"] is None:
-            out.append(f"{label}: every run diverged.")
+            out.append(f"{label}: every run diverged{_why(s)}.")
             continue
         sentence = f"{label}: {s['verdict']}."
         b = s["best_slope"]
@@ -37,7 +47,7 @@ def findings(summary, confirm=None, labels=None):
                       else "")
             sentence += f" The best cell's weight decay moves as lr^{b['mean']:.2f}{spread}."
         if s["diverged_cells"]:
-            sentence += f" {s['diverged_cells']} of {s['cells']} cells diverged."
+            sentence += f" {s['diverged_cells']} of {s['cells']} cells diverged{_why(s)}."
         out.append(sentence)
     ranked = [(o, s["best"]["val"]) for o, s in summary["optimizers"].items() if s["best"]]
     if len(ranked) > 1:

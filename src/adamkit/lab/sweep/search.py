@@ -32,7 +32,7 @@ def _objective(spec, optimizer, train, out, higher):
             run_dir = Path(out) / "runs" / f"{cell.slug}-t{trial.number}"
             o = train(cell, run_dir)
             seeds.append({"seed": seed, "val": o["val"].get(o["metric"]), "test": o["test"].get(o["metric"]),
-                          "diverged": bool(o["diverged"]), "run_dir": str(run_dir)})
+                          "diverged": bool(o["diverged"]), "reason": o.get("reason"), "run_dir": str(run_dir)})
         vals = [s["val"] for s in seeds]
         trial.set_user_attr("outcome", {"optimizer": optimizer, "metric": o["metric"],
                                         "selection": o.get("selection", "val"), "seeds": seeds,
@@ -113,7 +113,8 @@ def rows(found, decay_of):
                             "weight_decay": float(f"{t.params['weight_decay']:.6g}"), "decay": decay_of(optimizer),
                             "seed": s["seed"], "metric": a["metric"], "split": a["selection"], "val": s["val"],
                             "test": s["test"], "status": "diverged" if s["diverged"] else "ok",
-                            "seconds": round(a["seconds"] / len(a["seeds"]), 3), "run_dir": s["run_dir"]})
+                            "seconds": round(a["seconds"] / len(a["seeds"]), 3), "run_dir": s["run_dir"],
+                            "reason": s.get("reason") if s["diverged"] else None})
     return out
 
 
@@ -134,22 +135,28 @@ def summarize(found, spec, higher):
             out["metric"], out["selection"] = a["metric"], a["selection"]
         finite = [p for p in points if p["val"] is not None]
         best = (max if higher else min)(finite, key=lambda p: p["val"]) if finite else None
+        gone = [{"lr": float(f"{t.params['lr']:.6g}"), "weight_decay": float(f"{t.params['weight_decay']:.6g}"),
+                 "seed": sd["seed"], "reason": sd.get("reason")}
+                for t in trials for sd in t.user_attrs["outcome"]["seeds"] if sd["diverged"]]
         out["optimizers"][optimizer] = {"points": points, "best": best,
-                                        "diverged": len(points) - len(finite)}
+                                        "diverged": len(points) - len(finite), "diverged_runs": gone}
     return out
 
 
 def findings(summary, labels):
+    from adamkit.lab.sweep.report import _why
+
     out = [f"TPE search, {summary['trials']} trials per optimizer, each the mean of {summary['seeds']} seed(s). "
            "A search samples where it expects good values, so it gives no edge or slope: run a grid for those."]
     for o, s in summary["optimizers"].items():
         b = s["best"]
         if b is None:
-            out.append(f"{labels.get(o, o)}: every trial diverged.")
+            out.append(f"{labels.get(o, o)}: every trial diverged{_why(s)}.")
             continue
         out.append(f"{labels.get(o, o)}: best at lr {b['lr']:.3g}, weight decay {b['weight_decay']:.3g} "
                    f"({summary['selection']} {summary['metric']} {b['val']:.4g}, test {b['test']:.4g})"
-                   + (f"; {s['diverged']} of {len(s['points'])} trials diverged." if s["diverged"] else "."))
+                   + (f"; {s['diverged']} of {len(s['points'])} trials diverged{_why(s)}." if s["diverged"]
+                      else "."))
     return out
 
 

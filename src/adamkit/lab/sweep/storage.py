@@ -235,7 +235,8 @@ class Queue:
                          "selection": outcome.get("selection", "val"),
                          "val": {k: _finite(v) for k, v in outcome["val"].items()},
                          "test": {k: _finite(v) for k, v in outcome["test"].items()},
-                         "diverged": bool(outcome["diverged"]), "seconds": time.perf_counter() - started,
+                         "diverged": bool(outcome["diverged"]), "reason": outcome.get("reason"),
+                         "seconds": time.perf_counter() - started,
                          "run_dir": str(run_dir), "host": socket.gethostname()}
                 trial.set_user_attr("outcome", attrs)  # one write: each is a transaction
                 value = _finite(outcome["val"].get(outcome["metric"]))

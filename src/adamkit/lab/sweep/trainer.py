@@ -33,7 +33,7 @@ def train_cell(spec: SweepSpec, cell, run_dir):
     selection = "val" if result.final.get("val") else "test"
     return {"metric": result.primary, "higher_is_better": result.higher_is_better, "selection": selection,
             "val": result.final.get(selection, {}), "test": result.final.get("test", {}),
-            "diverged": result.diverged}
+            "diverged": result.diverged, "reason": result.diverged_reason}
 
 
 def task_direction(task):
