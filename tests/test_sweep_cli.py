@@ -218,6 +218,8 @@ def _prepare_only(out):
 @pytest.mark.parametrize("extra, message", [
     (["--lr", "1e-3:1e-1"], "--lr '1e-3:1e-1' is malformed"),
     (["--weight-decay", "1e-3:1e-1:0"], "n must be >= 1"),
+    (["--weight-decay", "1e-3:1e-3:2"], "--weight-decay '1e-3:1e-3:2' gives 0.001 more than once"),
+    (["--lr", "1e-3:1.000001e-3:2"], "--lr '1e-3:1.000001e-3:2' gives 0.001 more than once (values are rounded"),
     (["--optimizers", "adamw,lion"], "unknown optimizer 'lion'"),
     (["--optimizers", "adam"], "unknown optimizer 'adam'; expected one of adam-l2"),
     (["--seeds", "0"], "seeds must be an integer >= 1"),

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -169,3 +170,19 @@ def test_bad_storage_urls(tmp_path):
         runner.prepare(tmp_path / "b", _spec(), "postgresql://nobody:secret@127.0.0.1:1/x")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     assert st.redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+
+
+def test_a_grid_with_a_repeated_value_is_refused_and_a_repeated_cell_runs_once(tmp_path):
+    with pytest.raises(ValueError, match="weight decay .0.001,0.001. gives 0.001 more than once"):
+        SweepSpec("fake", ("adamw",), (1e-2,), (1e-3, 1e-3)).validate()
+    spec = _spec()
+    storage, study = runner.prepare(tmp_path, spec, heartbeat=1)
+    cells = spec.cells() + spec.cells()[:2]  # two cells asked for twice
+    done = []
+    worker = threading.Thread(target=lambda: done.append(runner.execute(
+        storage, study, cells, sweep_fakes.objective, tmp_path, heartbeat=1)), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert done, "the sweep never finished"
+    assert len(done[0]) == len(spec.cells())
+    _check_exactly_once(study, spec)

@@ -45,7 +45,17 @@ def log_range(text, name="range"):
     if hi < lo:
         raise ValueError(f"{name} {text!r}: hi must be >= lo")
     values = np.logspace(math.log10(lo), math.log10(hi), n) if n > 1 else np.array([lo])
-    return tuple(float(f"{v:.6g}") for v in values)
+    values = tuple(float(f"{v:.6g}") for v in values)
+    _distinct(name, text, values)
+    return values
+
+
+def _distinct(name, text, values):
+    """A grid axis names each value once: a repeated one would be one cell asked for twice."""
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{name} {text!r} gives {', '.join(f'{v:g}' for v in repeated)} more than once "
+                         "(values are rounded to 6 significant digits); use fewer points or a wider range")
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,7 @@ class SweepSpec:
         for name, values in (("lr", self.lrs), ("weight decay", self.weight_decays)):
             if not values or not all(v > 0 and math.isfinite(v) for v in values):
                 raise ValueError(f"{name} values must be finite and > 0, got {values!r}")
+            _distinct(name, ",".join(f"{v:g}" for v in values), tuple(values))
 
     def as_dict(self):
         d = asdict(self)

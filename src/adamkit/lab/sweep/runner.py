@@ -109,6 +109,7 @@ def execute(storage, study, cells, objective, out, *, jobs=1, heartbeat=st.DEFAU
     one per cell.
     """
     queue = st.Queue(storage, study, cells)
+    cells = queue.cells  # each once
 
     def report():
         if progress:

@@ -173,7 +173,8 @@ class Queue:
     def __init__(self, storage, study, cells):
         from optuna.trial import TrialState
 
-        self.storage, self.study, self.cells, self.S = storage, study, list(cells), TrialState
+        # each cell once: a cell listed twice would wait forever for a second result
+        self.storage, self.study, self.cells, self.S = storage, study, list(dict.fromkeys(cells)), TrialState
         self.keys = {c.key for c in self.cells}
 
     def _trials(self, *states):
