@@ -227,12 +227,33 @@ def _prepare_only(out):
     (["--jobs", "0"], "jobs must be an integer >= 1"),
     (["--storage", "mysql://u:pw@h/db"], "unknown storage scheme 'mysql'"),
     (["--storage", "postgresql://nobody:secret@127.0.0.1:1/x"], "cannot open storage 'postgresql://nobody:***@"),
+    (["--storage", "postgresql://u:secret@[::1/db"], "--storage 'postgresql://u:***@[::1/db' is malformed"),
+    (["--storage", "sqlite://u:secret@/x.db"], "'sqlite://u:***@/x.db': a SQLite URL names a file"),
+    (["--storage", "postgresql://u:sec@ret@127.0.0.1:1/db"], "holds an '@'; write it as %40"),
+    (["--storage-file", "/nonexistent/url"], "--storage-file '/nonexistent/url' cannot be read"),
+    (["--storage", "sqlite:///x.db", "--storage-file", "f"], "--storage and --storage-file: give one of them"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, extra, message):
     out = tmp_path / "bad"
     assert cli.main(["sweep", *GRID, "--out", str(out), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+    assert "secret" not in err and "ret@" not in err
+    assert not out.exists()
+
+
+def test_the_storage_url_from_a_file_or_the_environment(tmp_path, capsys, monkeypatch):
+    """Off the command line, where every local user would see the password in the process list."""
+    out, url = tmp_path / "bad", "mysql://u:hunter2@h/db"
+    monkeypatch.setenv("ADAMKIT_STORAGE_URL", url)
+    assert cli.main(["sweep", *GRID, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown storage scheme 'mysql' in --storage 'mysql://u:***@h/db'" in err and "hunter2" not in err
+    monkeypatch.delenv("ADAMKIT_STORAGE_URL")
+    (tmp_path / "url").write_text(f"\n{url}\n")
+    assert cli.main(["sweep", *GRID, "--storage-file", str(tmp_path / "url"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown storage scheme 'mysql'" in err and "hunter2" not in err and err.count("\n") == 1
     assert not out.exists()
 
 

@@ -9,6 +9,7 @@ from adamkit.lab.commands.common import UsageError, saving
 # Where the AdamW paper's picture shows: on mnist1d, the MLP with BatchNorm (scale-invariant weights);
 # the plain MLP and the CNN draw other pictures.
 DEFAULT_MODELS = {"mnist1d": "mlp_bn"}
+STORAGE_ENV = "ADAMKIT_STORAGE_URL"
 
 
 def add_parser(subparsers):
@@ -40,7 +41,11 @@ def add_parser(subparsers):
                    "(default: a tenth of the heatmaps' span)")
     p.add_argument("--jobs", type=int, help="worker processes on this machine (default: the cores)")
     p.add_argument("--storage", help="Optuna RDB URL, e.g. postgresql://user:password@host/db, shared by many "
-                   "machines (default: sweep.db, SQLite, in the sweep directory)")
+                   "machines (default: $ADAMKIT_STORAGE_URL, else sweep.db, SQLite, in the sweep directory); "
+                   "a password here is seen by every local user in the process list: prefer --storage-file "
+                   f"or ${STORAGE_ENV}")
+    p.add_argument("--storage-file", metavar="PATH", help="read the storage URL from the first line of PATH "
+                   "(keep it readable by you alone)")
     p.add_argument("--heartbeat", type=int, default=10, help="seconds between a trial's heartbeats; a trial "
                    "silent for 3 is run again (default 10)")
     p.add_argument("--out", help="sweep directory (default runs/sweep-<task>-<settings hash>); rerun with the "
@@ -63,6 +68,25 @@ def spec_from(args):
     return spec
 
 
+def storage_url(args):
+    """The storage URL from --storage, --storage-file or $ADAMKIT_STORAGE_URL (None: the embedded one)."""
+    if args.storage is not None and args.storage_file is not None:
+        raise UsageError("--storage and --storage-file: give one of them")
+    if args.storage_file is not None:
+        try:
+            with open(args.storage_file, encoding="utf-8") as f:
+                lines = [line.strip() for line in f.read(65536).splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            reason = getattr(e, "strerror", None) or e
+            raise UsageError(f"--storage-file {args.storage_file!r} cannot be read: {reason}") from None
+        if not lines:
+            raise UsageError(f"--storage-file {args.storage_file!r} is empty; expected one storage URL")
+        return lines[0]
+    if args.storage is not None:
+        return args.storage
+    return os.environ.get(STORAGE_ENV) or None
+
+
 def main(args):
     from adamkit.lab import sweep
     from adamkit.lab.sweep.runner import SweepMismatch
@@ -72,6 +96,7 @@ def main(args):
         spec = spec_from(args)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    url = storage_url(args)
     for name in ("jobs", "heartbeat"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -98,7 +123,7 @@ def main(args):
         bar.update(done - bar.n)
 
     try:
-        summary = sweep.run_sweep(spec, out, storage=args.storage, jobs=jobs, heartbeat=args.heartbeat,
+        summary = sweep.run_sweep(spec, out, storage=url, jobs=jobs, heartbeat=args.heartbeat,
                                   confirm=args.confirm, margin=args.edge_margin, progress=progress)
     except (SweepMismatch, StorageError) as e:
         raise UsageError(str(e)) from None
