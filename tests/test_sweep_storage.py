@@ -186,3 +186,84 @@ def test_a_grid_with_a_repeated_value_is_refused_and_a_repeated_cell_runs_once(t
     assert done, "the sweep never finished"
     assert len(done[0]) == len(spec.cells())
     _check_exactly_once(study, spec)
+
+
+def test_two_different_sweeps_started_at_once_in_one_directory(tmp_path, monkeypatch):
+    """The second passes the directory check before the first saves its settings (the worst
+    interleaving, made certain): it is refused, not merged."""
+    first, second = _spec(), _spec(seeds=3)
+    open_storage = st.open_storage
+
+    def first_finishes_meanwhile(url, heartbeat=st.DEFAULT_HEARTBEAT):
+        monkeypatch.setattr(st, "open_storage", open_storage)
+        runner.prepare(tmp_path, first, heartbeat=1)
+        return open_storage(url, heartbeat)
+
+    monkeypatch.setattr(st, "open_storage", first_finishes_meanwhile)
+    with pytest.raises(runner.SweepMismatch, match=r"holds a different sweep \(seeds: saved 2, asked 3\)"):
+        runner.prepare(tmp_path, second, heartbeat=1)
+    import json
+    assert SweepSpec.from_dict(json.loads((tmp_path / "sweep.json").read_text())["spec"]) == first
+    storage = st.open_storage(st.default_url(tmp_path))
+    import optuna
+    assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == [first.study_name]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _open_at_once(url, barrier, results):
+    barrier.wait()
+    try:
+        storage = st.open_storage(url, 1)
+        st.open_study(storage, "same")
+        results.put("ok")
+    except BaseException as e:  # noqa: B036 -- reported to the test
+        results.put(f"{type(e).__name__}: {e}")
+
+
+def test_the_same_storage_opened_by_many_processes_at_once(tmp_path):
+    """Optuna creates its tables on first use; starters at the same moment must not collide
+    (SQLite: "table studies already exists")."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(4):
+        url = f"sqlite:///{tmp_path}/{attempt}/sweep.db"
+        barrier, results = ctx.Barrier(3), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(url, barrier, results)) for _ in range(3)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [results.get(timeout=5) for _ in procs] == ["ok"] * 3
+
+
+def test_a_planted_lock_symlink_is_not_followed(tmp_path):
+    out, outside = tmp_path / "sweep", tmp_path / "elsewhere" / "victim"
+    out.mkdir()
+    outside.parent.mkdir()
+    (out / "sweep.db.lock").symlink_to(outside)
+    with pytest.raises(st.StorageError, match="sweep.db.lock' is a symbolic link"):
+        runner.prepare(out, _spec(), heartbeat=1)
+    assert not outside.exists()
+
+
+@pytest.mark.parametrize("url, message", [
+    ("postgresql://u:pw@[::1/db", "--storage 'postgresql://u:***@[::1/db' is malformed"),
+    ("sqlite://u:secretpw@/x.db", "a SQLite URL names a file, no host, user or password"),
+    ("postgresql://u:sec@ret@localhost/db", "'postgresql://u:***@localhost/db': the user name or password holds "
+                                            "an '@'; write it as %40"),
+    ("postgresql://u:pw@host:port/db", "is malformed"),
+])
+def test_malformed_urls_are_refused_without_the_password(tmp_path, url, message):
+    with pytest.raises(st.StorageError) as e:
+        runner.prepare(tmp_path / "x", _spec(), url)
+    assert message in str(e.value)
+    for secret in ("secretpw", "sec@ret", "ret@", ":pw@"):
+        assert secret not in str(e.value)
+    assert not (tmp_path / "x").exists()
+
+
+def test_driver_messages_are_scrubbed_of_the_password():
+    url = "postgresql://u:hunter2@h/db"
+    assert st.scrub("password authentication failed: hunter2", url) == "password authentication failed: ***"
+    assert st.redact("postgresql://u:a@b@h/db") == "postgresql://u:***@h/db"
