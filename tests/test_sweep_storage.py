@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from optuna.trial import TrialState
 
 import sweep_fakes
 from adamkit.lab.sweep import runner
@@ -267,3 +268,46 @@ def test_driver_messages_are_scrubbed_of_the_password():
     url = "postgresql://u:hunter2@h/db"
     assert st.scrub("password authentication failed: hunter2", url) == "password authentication failed: ***"
     assert st.redact("postgresql://u:a@b@h/db") == "postgresql://u:***@h/db"
+
+
+def test_a_trial_failed_as_stale_while_its_worker_was_paused_is_dropped_not_fatal(tmp_path):
+    """What another worker's fail_stale_trials does to a worker paused past three heartbeats,
+    made certain: the paused worker's result is dropped, its cell runs again, the sweep ends."""
+    spec = _spec()
+    storage, study = runner.prepare(tmp_path, spec, heartbeat=1)
+    paused = spec.cells()[3]
+
+    def objective(cell, run_dir):
+        if cell == paused and not any(t.state.name == "FAIL" for t in study.get_trials(deepcopy=False)):
+            (trial,) = [t for t in study.get_trials(deepcopy=False) if t.state.name == "RUNNING"]
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        return sweep_fakes.objective(cell, run_dir)
+
+    rows = runner.execute(storage, study, spec.cells(), objective, tmp_path, heartbeat=1)
+    assert len(rows) == len(spec.cells())
+    _check_exactly_once(study, spec)
+    assert [t.user_attrs["cell"] for t in study.trials if t.state.name == "FAIL"] == [paused.key]
+    assert sweep_fakes.executions(tmp_path)[paused.key] == (2, 2)
+
+
+def test_a_worker_stopped_past_three_heartbeats_then_resumed(tmp_path):
+    """SIGSTOP (a laptop lid, a paused VM) for longer than three heartbeats: the other worker
+    takes the cell over; the resumed one drops its result and both finish."""
+    spec = _spec()
+    log = tmp_path / "executions.log"
+    cmd, env = _worker_command(tmp_path, None, seconds=0.3)
+    first = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: log.exists() and any(s > e for s, e in sweep_fakes.executions(tmp_path).values()))
+    first.send_signal(signal.SIGSTOP)
+    second = subprocess.Popen(cmd, env=env)
+    try:
+        # the other worker fails the stopped one's trial once its heartbeat is 3 s old, and reruns it
+        _wait_for(lambda: any(s >= 2 for s, _ in sweep_fakes.executions(tmp_path).values()), timeout=90)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert second.wait(timeout=120) == 0
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    storage = st.open_storage(st.default_url(tmp_path))
+    study = st.open_study(storage, spec.study_name)
+    _check_exactly_once(study, spec)

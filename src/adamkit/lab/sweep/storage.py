@@ -25,6 +25,7 @@ import re
 import socket
 import sqlite3
 import stat
+import sys
 import threading
 import time
 import warnings
@@ -307,10 +308,19 @@ class Queue:
                     pass
         return None
 
+    def _taken_over(self, trial_id):
+        """Whether another worker has finished this worker's trial: failed it as stale while this
+        one was paused (a laptop lid, a stopped VM) for longer than three heartbeats."""
+        try:
+            return self.storage.get_trial(trial_id).state != self.S.RUNNING
+        except Exception:  # the storage unreachable: not known to be taken over
+            return False
+
     def _run(self, trial_id, beat, objective, out, higher_is_better):
-        """Run one claimed trial and record its outcome. Any interruption before the result
-        is stored (Ctrl-C, an error) marks the trial failed at once, so the next worker
-        reruns its cell without waiting for the heartbeat to go stale."""
+        """Run one claimed trial and record its outcome; returns whether it was recorded. Any
+        interruption before the result is stored (Ctrl-C, an error) marks the trial failed at
+        once, so the next worker reruns its cell without waiting for the heartbeat to go stale.
+        A trial that another worker failed as stale meanwhile is dropped: its cell runs again."""
         import optuna
 
         trial = optuna.Trial(self.study, trial_id)
@@ -332,7 +342,12 @@ class Queue:
                 if value is None:  # diverged: the worst value, so that a search never prefers it
                     value = -math.inf if higher_is_better else math.inf
                 self.study.tell(trial, value)
+                return True
             except BaseException as e:
+                if not isinstance(e, KeyboardInterrupt) and self._taken_over(trial_id):
+                    print(f"adamkit: trial {trial_id} was given up as stale while this worker was paused; "
+                          "its result is dropped and its cell runs again", file=sys.stderr)
+                    return False
                 self._fail(trial_id, e)
                 raise
 
@@ -358,8 +373,7 @@ class Queue:
         while True:
             claimed = self._claim(interval, parent)
             if claimed is not None:
-                self._run(*claimed, objective, out, higher_is_better)
-                ran += 1
+                ran += self._run(*claimed, objective, out, higher_is_better)
                 if on_trial:
                     on_trial()
                 continue
