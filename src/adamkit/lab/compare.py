@@ -60,10 +60,20 @@ def _one(config):
     return result
 
 
-def _quiet_worker():
+def _quiet_worker(parent=None):
     import signal
+    import threading
+    import time
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+    def watch():  # a parent killed outright (SIGKILL) leaves no one to read the results: stop
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    if parent is not None:
+        threading.Thread(target=watch, daemon=True).start()
 
 
 def default_jobs():
@@ -85,7 +95,7 @@ def compare(config: CompareConfig, jobs=None, on_result=None):
         return [done[k] for k in range(len(configs))]
     import multiprocessing
 
-    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_quiet_worker)
+    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_quiet_worker, initargs=(os.getpid(),))
     try:
         for k, result in pool.imap_unordered(_indexed, list(enumerate(configs))):
             done[k] = result
