@@ -23,6 +23,8 @@ def output(args, command):
     if args.out is None:
         return Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}", True
     out = Path(args.out)
+    if out.is_symlink() and not out.exists():
+        raise UsageError(f"--out {str(out)!r} is a symbolic link to nothing; choose a new directory")
     if out.exists():
         raise UsageError(f"--out {str(out)!r} already exists; choose a new directory")
     parent = out.parent

@@ -32,8 +32,11 @@ def _umask():
 def replacing(path):
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename,
     so a reader (or a kill) never meets a half-written file."""
+    from adamkit.lab.output import clean_stale, temp_prefix
+
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=path.suffix, dir=path.parent)
+    clean_stale(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.stem), suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
