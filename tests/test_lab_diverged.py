@@ -96,3 +96,4 @@ def test_a_sweep_with_a_diverging_cell_finishes(tmp_path):
         {"lr": 3.0, "weight_decay": 0.5, "seed": 0, "reason": reason}]
     assert any(reason in f for f in summary["findings"])
     assert reason in (out / "report.html").read_text()
+

@@ -36,6 +36,12 @@ class CompareConfig:
                 raise ValueError(f"{field}: choose at least one")
             if len(set(values)) < len(values):
                 raise ValueError(f"{field}: {', '.join(map(str, values))} names one twice")
+            seen = {}
+            for value in values:  # two spellings of one variant would be merged into one
+                same = seen.setdefault(_canonical(field, value), value)
+                if same != value:
+                    raise ValueError(f"{field}: {same} and {value} name the same "
+                                     f"{field[:-1]} ({_canonical(field, value)}); give it once")
         for config in self.runs():
             config.validate()
 
@@ -44,6 +50,18 @@ class CompareConfig:
         return [replace(self.base, optimizer=o, init=i, schedule=s, seed=seed, **_precision(p))
                 for seed, o, i, s, p in itertools.product(range(self.seeds), self.optimizers, self.inits,
                                                           self.schedules, self.precisions)]
+
+
+def _canonical(field, value):
+    """The variant a name stands for: ``xavier`` is ``xavier_normal``, ``fp32-nearest`` is ``fp32``."""
+    from adamkit.lab.run import INIT_ALIASES
+
+    if field == "inits" and value is not None:
+        return INIT_ALIASES.get(value, value)
+    if field == "precisions" and value is not None:
+        dtype, _, rounding = value.partition("-")
+        return dtype if rounding in ("", "nearest") else value
+    return value
 
 
 def _precision(name):
