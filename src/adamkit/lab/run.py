@@ -23,6 +23,7 @@ from adamkit.rounding import ROUNDINGS
 FIELDS = ("task", "optimizer", "lr", "weight_decay", "decay", "init", "schedule", "precision", "seed", "step",
           "split", "metric", "value")
 DTYPES = ("fp32", "fp64", "bf16")
+MAX_SEED = 2**64 - 1  # torch.manual_seed's largest
 # Short names for the init study; "normal" and "uniform" mean small random weights here.
 INIT_ALIASES = {"xavier": "xavier_normal", "he": "he_normal"}
 INIT_OPTIONS = {"normal": {"std": 0.01}, "uniform": {"a": -0.01, "b": 0.01}}
@@ -53,9 +54,12 @@ def _number(name, value, minimum, strict):
         raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {minimum:g}, got {value!r}")
 
 
-def _integer(name, value, minimum):
+def _integer(name, value, minimum, maximum=None):
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be an integer >= {minimum}"
+                         f"{'' if maximum is None else f' and <= {maximum}'}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer >= {minimum} and <= {maximum}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ class RunConfig:
         _one_of("schedule", self.schedule, SCHEDULES)
         if self.steps is not None:
             _integer("steps", self.steps, 1)
-        _integer("seed", self.seed, 0)
+        _integer("seed", self.seed, 0, MAX_SEED)
         if self.model is not None:
             _one_of(f"model for task {self.task!r}", self.model, task.models)
         _one_of("dtype", self.dtype, DTYPES)

@@ -58,13 +58,13 @@ def _check_saved(saved, out, spec, where):
         meta = json.loads(saved.read_text())
         old = SweepSpec.from_dict(meta["spec"])
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise SweepMismatch(f"{saved} is not a sweep's settings file ({e}); choose another --out") from None
+        raise SweepMismatch(f"{str(saved)!r} is not a sweep's settings file ({e}); choose another --out") from None
     diff = spec.differences(old)
     if diff:
-        raise SweepMismatch(f"{out} holds a different sweep ({'; '.join(diff)}); rerun that command or "
+        raise SweepMismatch(f"{str(out)!r} holds a different sweep ({'; '.join(diff)}); rerun that command or "
                             "choose another --out")
     if meta.get("storage") != where:
-        raise SweepMismatch(f"{out} keeps its trials in {meta.get('storage')}, not {where}; "
+        raise SweepMismatch(f"{str(out)!r} keeps its trials in {meta.get('storage')}, not {where}; "
                             "pass that --storage")
 
 
@@ -113,7 +113,7 @@ def prepare(out, spec: SweepSpec, url=None, heartbeat=st.DEFAULT_HEARTBEAT, dire
     if saved.exists():
         _check_saved(saved, out, spec, where)
     elif out.exists() and any(not _is_sweep_entry(p.name) for p in out.iterdir()):
-        raise SweepMismatch(f"{out} exists and is not a sweep directory; choose another --out")
+        raise SweepMismatch(f"{str(out)!r} exists and is not a sweep directory; choose another --out")
     storage = st.open_storage(url, heartbeat)
     out.mkdir(parents=True, exist_ok=True)
     _claim_directory(saved, out, spec, where)

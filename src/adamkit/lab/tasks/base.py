@@ -76,7 +76,7 @@ def read_utf8(path):
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
-        raise ValueError(f"{path}, line {line}: not UTF-8 text ({e.reason})") from None
+        raise ValueError(f"--data {path!r}, line {line}: not UTF-8 text ({e.reason})") from None
 
 
 def batches(n, batch_size, generator):
