@@ -60,7 +60,7 @@ def test_grid_writes_heatmaps_csv_and_report(finished):
         rows = list(csv.DictReader(f))
     assert len(rows) == CELLS and {r["role"] for r in rows} == {"grid"}
     assert list(rows[0]) == ["role", "optimizer", "lr", "weight_decay", "decay", "seed", "metric", "split", "val",
-                             "test", "status", "seconds", "run_dir"]
+                             "test", "status", "seconds", "run_dir", "reason"]
     modes = {(r["optimizer"], r["decay"]) for r in rows}
     assert modes == {("adamw", "decoupled"), ("adamw-independent", "independent")}
     assert {r["metric"] for r in rows} == {"error"} and {r["split"] for r in rows} == {"val"}

@@ -96,7 +96,7 @@ def summarize(table, spec, higher_is_better, margin=None):
             "rows": [{"lr": spec.lrs[i], "best_wd": _opt(best_mean[i]), "edge_wd": _opt(edge_mean[i])}
                      for i in range(len(spec.lrs))],
             "diverged_cells": int(np.isnan(mean).sum()), "cells": int(mean.size),
-            "diverged_runs": [{k: r[k] for k in ("lr", "weight_decay", "seed", "reason")} for r in grid
+            "diverged_runs": [{k: r.get(k) for k in ("lr", "weight_decay", "seed", "reason")} for r in grid
                               if r["optimizer"] == o and r["status"] == "diverged"]}
     return out
 
