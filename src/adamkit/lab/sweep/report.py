@@ -1,8 +1,11 @@
 """The sweep's findings as sentences computed from its numbers, and report.html."""
 
-import base64
 import html
 import math
+
+from adamkit.lab.page import figures, items, page
+
+FOOTER = "<p>Every trial: <code>sweep.csv</code>; these numbers: <code>summary.json</code>.</p>"
 
 
 def _pm(mean, std, digits=4):
@@ -110,32 +113,6 @@ def _confirm_table(confirm, summary, labels):
             f"<th>val</th><th>test</th><th>finite runs</th></tr>{rows}</table>")
 
 
-def _page(title, intro, body):
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1250px; margin: 2em auto; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; font-size: 14px; }}
-td, th {{ border: 1px solid #ccc; padding: 4px 10px; text-align: left; }}
-th {{ background: #f2f2f2; }}
-figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
-figcaption {{ color: #555; font-size: 13px; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-{intro}
-{body}
-<p>Every trial: <code>sweep.csv</code>; these numbers: <code>summary.json</code>.</p>
-</body></html>
-"""
-
-
-def _figures(images):
-    return "".join(
-        f"<figure><img alt='{html.escape(c)}' src='data:image/png;base64,"
-        f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{html.escape(c)}</figcaption></figure>"
-        for c, p in images.items())
-
-
 def _setup(spec, seconds):
     budget = f"{spec.steps} steps" if spec.steps else ("the task's quick budget" if spec.quick else "the task's budget")
     model = f", model {html.escape(spec.model)}" if spec.model else ""
@@ -146,7 +123,6 @@ def _setup(spec, seconds):
 def render(summary, spec, images, facts, confirm=None, labels=None, seconds=None):
     """``images``: {caption: PNG path}. Returns the HTML text."""
     labels = labels or {}
-    items = "".join(f"<li>{html.escape(f)}</li>" for f in facts)
     metric = html.escape(summary["metric"] or "")
     intro = f"""<p>{_setup(spec, seconds)} {len(spec.lrs)} learning rates × {len(spec.weight_decays)} weight decays ×
 {spec.seeds} seed(s) per optimizer. Cells are compared on the {summary['selection']} split's {metric}
@@ -156,15 +132,14 @@ best by more than {summary['margin']:.3g} (a tenth of the heatmaps' span unless 
 Slopes are least-squares fits of log wd on log lr, per seed; ± is the standard deviation over seeds.
 Slope 0: the good weight decay does not move with the learning rate; −1: it moves as 1/lr.
 These are what this sweep measured; other models and budgets can draw another picture.</p>"""
-    body = (f"<h2>Findings</h2><ul>{items}</ul><h2>Best configuration per optimizer</h2>{_best_table(summary, labels)}"
-            f"{_confirm_table(confirm, summary, labels)}<h2>Heatmaps</h2>{_figures(images)}")
-    return _page(f"lr × weight decay on {spec.task}", intro, body)
+    body = (f"<h2>Findings</h2>{items(facts)}<h2>Best configuration per optimizer</h2>{_best_table(summary, labels)}"
+            f"{_confirm_table(confirm, summary, labels)}<h2>Heatmaps</h2>{figures(images)}")
+    return page(f"lr × weight decay on {spec.task}", intro + body + FOOTER)
 
 
 def render_search(summary, spec, images, facts, confirm=None, labels=None, seconds=None):
     """The report of a TPE search."""
     labels = labels or {}
-    items = "".join(f"<li>{html.escape(f)}</li>" for f in facts)
     rows = "".join(
         f"<tr><td>{html.escape(labels.get(o, o))}</td><td>{b['lr']:.3g}</td><td>{b['weight_decay']:.3g}</td>"
         f"<td>{b['val']:.4g}</td><td>{b['test']:.4g}</td><td>{len(s['points'])}</td></tr>"
@@ -177,6 +152,6 @@ def render_search(summary, spec, images, facts, confirm=None, labels=None, secon
     intro = (f"<p>{_setup(spec, seconds)} Optuna's TPE sampler over lr in [{min(spec.lrs):g}, {max(spec.lrs):g}] and "
              f"weight decay in [{min(spec.weight_decays):g}, {max(spec.weight_decays):g}] (log scale), "
              f"{spec.trials} trials per optimizer, each the mean of {spec.seeds} seed(s).</p>")
-    body = (f"<h2>Findings</h2><ul>{items}</ul><h2>Best trial per optimizer</h2>{table}"
-            f"{_confirm_table(confirm, summary, labels)}<h2>Trials</h2>{_figures(images)}")
-    return _page(f"TPE search on {spec.task}", intro, body)
+    body = (f"<h2>Findings</h2>{items(facts)}<h2>Best trial per optimizer</h2>{table}"
+            f"{_confirm_table(confirm, summary, labels)}<h2>Trials</h2>{figures(images)}")
+    return page(f"TPE search on {spec.task}", intro + body + FOOTER)
