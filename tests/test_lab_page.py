@@ -22,3 +22,13 @@ def test_page_escapes_what_it_shows(tmp_path):
     assert "<script>" not in html and "&lt;script&gt;t&lt;/script&gt;" in html
     assert "<li>a &lt; b &amp; &#x27;c&#x27;</li>" in html
     assert "alt='&lt;x&gt;'" in html and "data:image/png;base64,iVBORw==" in html
+
+
+def test_one_findings_module():
+    """Sentences about results are written in adamkit.lab.findings only."""
+    from adamkit.lab import findings
+
+    writers = sorted(str(p.relative_to(LAB)) for p in LAB.rglob("*.py") if "def findings(" in p.read_text()
+                     or "def _adamw_claim(" in p.read_text() or "def _why(" in p.read_text())
+    assert writers == ["findings.py"]
+    assert all(callable(getattr(findings, name)) for name in ("demo", "comparison", "sweep", "search"))

@@ -96,14 +96,13 @@ def save(results, out, unique=False):
     """Write config.json, metrics.csv, summary.json, the PNGs and report.html into ``out``,
     all at once (nothing half-written). Returns the findings and the directory written
     (``out``, or ``out-2``... with ``unique`` when ``out`` is taken)."""
-    from adamkit.lab import plots
-    from adamkit.lab.findings import findings
+    from adamkit.lab import findings, plots
     from adamkit.lab.output import atomic_directory, write_json, write_text
     from adamkit.lab.report import render
 
     seed = results["config"]["seed"]
     data = {name: studies.STUDIES[name](seed=seed) for name in results["studies"]}
-    facts = findings(results)
+    facts = findings.demo(results)
     target = atomic_directory(out, unique)
     with target as tmp:
         write_json(tmp / "config.json", results["config"])

@@ -1,17 +1,12 @@
-"""The sweep's findings as sentences computed from its numbers, and report.html."""
+"""The sweep's report.html (its findings: :mod:`adamkit.lab.findings`)."""
 
 import html
 import math
 
+from adamkit.lab.findings import pm as _pm
 from adamkit.lab.page import figures, items, page
 
 FOOTER = "<p>Every trial: <code>sweep.csv</code>; these numbers: <code>summary.json</code>.</p>"
-
-
-def _pm(mean, std, digits=4):
-    if mean is None:
-        return "—"
-    return f"{mean:.{digits}g}" + (f" ± {std:.2g}" if std is not None else "")
 
 
 def _slope(s):
@@ -19,73 +14,6 @@ def _slope(s):
     if m is None or not math.isfinite(m):
         return "—"
     return f"{m:+.2f}" + (f" ± {s['std']:.2f}" if s["std"] is not None and math.isfinite(s["std"]) else "")
-
-
-def _why(s, shown=3):
-    """``" (lr 1 × wd 0.5, seed 0: weight decay factor ...; ...)"``: the first diverged runs' reasons."""
-    runs = s.get("diverged_runs") or []
-    if not runs:
-        return ""
-    text = "; ".join(f"lr {r['lr']:g} × wd {r['weight_decay']:g}, seed {r['seed']}: "
-                     f"{r['reason'] or 'loss NaN or infinite'}" for r in runs[:shown])
-    return f" ({text}{f'; {len(runs) - shown} more' if len(runs) > shown else ''})"
-
-
-def findings(summary, confirm=None, labels=None):
-    """One claim per sentence, each from this sweep's numbers."""
-    name = (labels or {}).get
-    out = []
-    if summary["selection"] != "val":
-        out.append(f"Task {summary['task']!r} has no validation split: cells were chosen on "
-                   f"{summary['selection']}, so the best values below are optimistic.")
-    for o, s in summary["optimizers"].items():
-        label = name(o, o)
-        if s["best"] is None:
-            out.append(f"{label}: every run diverged{_why(s)}.")
-            continue
-        sentence = f"{label}: {s['verdict']}."
-        b = s["best_slope"]
-        if b["mean"] is not None and math.isfinite(b["mean"]):
-            spread = (f" (± {b['std']:.2f} between seeds)" if b["std"] is not None and math.isfinite(b["std"])
-                      else "")
-            sentence += f" The best cell's weight decay moves as lr^{b['mean']:.2f}{spread}."
-        if s["diverged_cells"]:
-            sentence += f" {s['diverged_cells']} of {s['cells']} cells diverged{_why(s)}."
-        out.append(sentence)
-    ranked = [(o, s["best"]["val"]) for o, s in summary["optimizers"].items() if s["best"]]
-    if len(ranked) > 1:
-        ranked.sort(key=lambda x: -x[1] if summary["higher_is_better"] else x[1])
-        (w, wv), (r, rv) = ranked[0], ranked[1]
-        line = (f"Best grid cell: {name(w, w)} ({summary['selection']} {summary['metric']} {wv:.4g}), "
-                f"then {name(r, r)} ({rv:.4g}).")
-        if confirm is None:
-            line += (" A grid's best cell is chosen on the same seeds it is scored on, so its lead is "
-                     "optimistic: --confirm K re-runs each best cell on K fresh seeds.")
-        out.append(line)
-    if confirm:
-        for p in confirm["pairs"]:
-            a, b = name(p["a"], p["a"]), name(p["b"], p["b"])
-            ta, tb = confirm["optimizers"][p["a"]]["test"], confirm["optimizers"][p["b"]]["test"]
-            verdict = ("identical on every seed" if p["identical"] else
-                       "a difference beyond the seed noise" if p["significant"] else
-                       "within the seed noise" if p["p"] is not None else
-                       "no test (fewer than 2 finite, varying runs)")
-            pv = f"Welch's t-test p = {p['p']:.3g}" if p["p"] is not None else "no p-value"
-            out.append(f"On {p['shared_seeds']} fresh seeds, test {summary['metric']}: "
-                       f"{a} {_pm(ta['mean'], ta['std'])} vs {b} {_pm(tb['mean'], tb['std'])} "
-                       f"({pv}; {a} better on {p['a_better']} of "
-                       f"{p['shared_seeds']} seeds): {verdict}.")
-    ran = set(summary["optimizers"])
-    for run, other, shift, form in (("adamw", "adamw-independent", 1, "independent form (wd × lr0)"),
-                                    ("adamw-independent", "adamw", -1, "decoupled form (wd / lr0)")):
-        edge = summary["optimizers"].get(run, {}).get("edge_slope", {}).get("mean")
-        if run in ran and other not in ran and edge is not None and math.isfinite(edge):
-            out.append(f"Read in the {form}, the same {name(run, run)} runs have edge slope {edge + shift:+.2f}: "
-                       "for one lr0 the two forms are the same run, so their slopes differ by exactly 1.")
-    if {"adamw", "adamw-independent"} <= ran:
-        out.append("For one lr0, AdamW (independent) with weight decay wd is the same run as AdamW (decoupled) "
-                   "with wd/lr0: the two heatmaps differ by that shear, one decade of wd per decade of lr.")
-    return out
 
 
 def _best_table(summary, labels):

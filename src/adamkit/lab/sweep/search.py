@@ -143,23 +143,6 @@ def summarize(found, spec, higher):
     return out
 
 
-def findings(summary, labels):
-    from adamkit.lab.sweep.report import _why
-
-    out = [f"TPE search, {summary['trials']} trials per optimizer, each the mean of {summary['seeds']} seed(s). "
-           "A search samples where it expects good values, so it gives no edge or slope: run a grid for those."]
-    for o, s in summary["optimizers"].items():
-        b = s["best"]
-        if b is None:
-            out.append(f"{labels.get(o, o)}: every trial diverged{_why(s)}.")
-            continue
-        out.append(f"{labels.get(o, o)}: best at lr {b['lr']:.3g}, weight decay {b['weight_decay']:.3g} "
-                   f"({summary['selection']} {summary['metric']} {b['val']:.4g}, test {b['test']:.4g})"
-                   + (f"; {s['diverged']} of {len(s['points'])} trials diverged{_why(s)}." if s["diverged"]
-                      else "."))
-    return out
-
-
 def plot(summary, path, labels):
     """lr × weight decay of every trial, coloured by its value (one scale), best circled."""
     import matplotlib
