@@ -142,6 +142,44 @@ class RunConfig:
                 "steps": self.steps or (task.quick_budget if self.quick else task.budget)}
 
 
+@dataclass(frozen=True)
+class Option:
+    """A :class:`RunConfig` field as a command-line option: declared here once, for every command."""
+
+    field: str
+    help: str
+    type: type = str
+    default_text: str | None = None  # the help's words for a None default
+
+    @property
+    def flag(self):
+        return "--" + self.field.replace("_", "-")
+
+
+def _listed(names):
+    return ", ".join(names)
+
+
+RUN_OPTIONS = {o.field: o for o in (
+    Option("optimizer", f"optimizer: {_listed(OPTIMIZERS)}"),
+    Option("lr", "learning rate", float, "the task's for each optimizer"),
+    Option("weight_decay", "weight decay", float, "the task's for the decay mode"),
+    Option("decay", f"decay mode: {_listed(DECAY_MODES)}", str, "the optimizer's"),
+    Option("init", "initializer: zeros, normal (std 0.01), uniform (±0.01), xavier_uniform, xavier_normal "
+           "(xavier), he_uniform, he_normal (he)", str, "the task's"),
+    Option("schedule", f"learning-rate schedule: {_listed(SCHEDULES)}"),
+    Option("steps", "training steps", int, "the task's budget"),
+    Option("quick", "the task's quick budget: seconds, for smoke runs", bool),
+    Option("seed", "seed of the init and the batch order", int),
+    Option("model", "the task's model variant (see `adamkit tasks`)", str, "the task's first"),
+    Option("data", "a data file of your own, for tasks that take one (text, recsys)", str, "none"),
+    Option("device", "cpu or cuda"),
+    Option("dtype", f"weight dtype: {_listed(DTYPES)}"),
+    Option("rounding", f"how updates reach bf16 weights: {_listed(ROUNDINGS)}"),
+    Option("threads", "torch threads per run (1: reproducible)", int),
+)}
+
+
 def clean(value):
     """JSON-safe: NaN and infinities become None, recursively."""
     if isinstance(value, float) and not math.isfinite(value):

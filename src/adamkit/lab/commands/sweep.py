@@ -4,7 +4,7 @@ import os
 import sys
 from pathlib import Path
 
-from adamkit.lab.commands.common import UsageError, saving
+from adamkit.lab.commands.common import UsageError, add_run_options, saving
 
 # Where the AdamW paper's picture shows: on mnist1d, the MLP with BatchNorm (scale-invariant weights);
 # the plain MLP and the CNN draw other pictures.
@@ -18,8 +18,9 @@ def add_parser(subparsers):
         description="Train an lr × weight-decay grid per optimizer through an Optuna storage; draw one heatmap "
         "per optimizer, measure how the good weight decay moves with the learning rate, write sweep.csv, "
         "summary.json and report.html. Kill it at any time and rerun the same command to continue; run the "
-        "same command on several machines with one --storage URL to share the grid.")
-    p.add_argument("task", help="task name (see `adamkit tasks`)")
+        "same command on several machines with one --storage URL to share the grid. On mnist1d the default model "
+        "is mlp_bn, the MLP with BatchNorm.")
+    add_run_options(p, fields=("steps", "quick", "model", "schedule", "init", "data"), schedule="cosine")
     p.add_argument("--optimizers", default="adam-l2,adamw,adamw-independent",
                    help="comma-separated, each with a decay mode: adam-l2, adam-l1, adamw, adamw-independent "
                    "(default adam-l2,adamw,adamw-independent)")
@@ -27,12 +28,6 @@ def add_parser(subparsers):
     p.add_argument("--weight-decay", default="1e-5:1e-1:6", help="weight decays, lo:hi:n log-spaced "
                    "(default 1e-5:1e-1:6)")
     p.add_argument("--seeds", type=int, default=1, help="seeds per cell (default 1)")
-    p.add_argument("--steps", type=int, help="training steps per run (default: the task's budget)")
-    p.add_argument("--quick", action="store_true", help="the task's quick budget, for smoke runs")
-    p.add_argument("--model", help="the task's model variant (default for mnist1d: mlp_bn, the MLP with BatchNorm)")
-    p.add_argument("--schedule", default="cosine", help="lr schedule of every run (default cosine)")
-    p.add_argument("--init", help="initializer (default: the task's)")
-    p.add_argument("--data", help="a data file of your own, for tasks that take one")
     p.add_argument("--search", default="grid", help="grid (default) or tpe (Optuna's TPE over the same ranges)")
     p.add_argument("--trials", type=int, help="with --search tpe: trials per optimizer")
     p.add_argument("--confirm", type=int, default=0, metavar="K",
