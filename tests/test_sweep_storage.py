@@ -311,3 +311,24 @@ def test_a_worker_stopped_past_three_heartbeats_then_resumed(tmp_path):
     storage = st.open_storage(st.default_url(tmp_path))
     study = st.open_study(storage, spec.study_name)
     _check_exactly_once(study, spec)
+
+
+def test_a_search_trial_failed_as_stale_while_its_worker_was_paused_is_dropped_not_fatal(tmp_path):
+    from adamkit.lab.sweep import search
+
+    spec = SweepSpec("fake", ("adamw",), (1e-3, 1e-1), (1e-4, 1e-2), search="tpe", trials=4)
+    storage = st.open_storage(st.default_url(tmp_path), 1)
+    taken = []
+
+    def train(cell, run_dir):
+        if not taken:  # what another worker's fail_stale_trials does to a paused one's trial
+            study = st.open_study(storage, search.study_name(spec, "adamw"))
+            (trial,) = [t for t in study.get_trials(deepcopy=False) if t.state.name == "RUNNING"]
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            taken.append(trial.number)
+        return sweep_fakes.objective(cell, run_dir)
+
+    found = search.search(storage, spec, train, tmp_path, jobs=1, heartbeat=1)
+    assert len(found["adamw"]) == 4 and taken == [0]
+    study = st.open_study(storage, search.study_name(spec, "adamw"))
+    assert sorted(t.state.name for t in study.trials) == ["COMPLETE"] * 4 + ["FAIL"]

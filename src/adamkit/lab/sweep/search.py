@@ -9,6 +9,7 @@ at once may finish a few more than asked: the report reads the first ``trials``.
 
 import math
 import multiprocessing
+import os
 import time
 import warnings
 from pathlib import Path
@@ -50,19 +51,36 @@ def _complete(study):
     return sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number)
 
 
-def _work(url, heartbeat, spec, optimizer, train, out, higher):
+def _work(url, heartbeat, spec, optimizer, train, out, higher, parent=None):
+    """Ask, train, tell until the study holds ``spec.trials`` complete trials. Optuna's
+    ``optimize`` would stop this worker when another failed its trial as stale (this one paused
+    past three heartbeats); here that trial's result is dropped and the search goes on."""
     import optuna
-    from optuna.study import MaxTrialsCallback
 
     storage = st.open_storage(url, heartbeat)
     study = st.open_study(storage, study_name(spec, optimizer), "maximize" if higher else "minimize")
-    if len(_complete(study)) >= spec.trials:
-        return
     study.sampler = optuna.samplers.TPESampler(n_startup_trials=min(10, max(1, spec.trials // 3)))
+    objective = _objective(spec, optimizer, train, out, higher)
+    S = optuna.trial.TrialState
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.optimize(_objective(spec, optimizer, train, out, higher),
-                       callbacks=[MaxTrialsCallback(spec.trials, states=(optuna.trial.TrialState.COMPLETE,))])
+        while len(_complete(study)) < spec.trials:
+            optuna.storages.fail_stale_trials(study)
+            trial = study.ask()
+            value, state = None, S.COMPLETE
+            with st._Heartbeat(storage, trial._trial_id, heartbeat, parent):
+                try:
+                    value = objective(trial)
+                except BaseException as e:
+                    running = storage.get_trial(trial._trial_id).state == S.RUNNING
+                    if running or isinstance(e, KeyboardInterrupt):
+                        if running:  # failed at once: the next worker need not wait for its heartbeat
+                            storage.set_trial_user_attr(trial._trial_id, "error", f"{type(e).__name__}: {e}"[:500])
+                            study.tell(trial, state=S.FAIL, skip_if_finished=True)
+                        raise
+                    state = None  # failed as stale by another worker while this one was paused: dropped
+            if state is not None:
+                study.tell(trial, value, skip_if_finished=True)  # skipped, too, if failed as stale meanwhile
 
 
 def _worker(*args):
@@ -83,7 +101,7 @@ def search(storage, spec, train, out, *, jobs=1, heartbeat=st.DEFAULT_HEARTBEAT,
             _work(*args)
         else:
             ctx = multiprocessing.get_context("spawn")
-            procs = [ctx.Process(target=_worker, args=args, daemon=True) for _ in range(jobs)]
+            procs = [ctx.Process(target=_worker, args=(*args, os.getpid()), daemon=True) for _ in range(jobs)]
             for p in procs:
                 p.start()
             try:
