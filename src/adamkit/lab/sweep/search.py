@@ -64,6 +64,8 @@ def _work(url, heartbeat, spec, optimizer, train, out, higher, parent=None):
     S = optuna.trial.TrialState
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # this loop is what optimize does with heartbeats, less its stop on a taken-over trial
+        warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
         while len(_complete(study)) < spec.trials:
             optuna.storages.fail_stale_trials(study)
             trial = study.ask()
