@@ -262,6 +262,7 @@ def test_unknown_task(tmp_path, capsys):
     assert "unknown task 'nope'" in capsys.readouterr().err
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # nothing for the user to act on
 def test_tpe_search_resumes_to_the_asked_number_of_trials(tmp_path):
     out = tmp_path / "tpe"
     argv = ["sweep", *GRID, "--search", "tpe", "--trials", "4", "--jobs", "1", "--out", str(out)]
