@@ -221,6 +221,9 @@ def _prepare_only(out):
     (["--weight-decay", "1e-3:1e-3:2"], "--weight-decay '1e-3:1e-3:2' gives 0.001 more than once"),
     (["--lr", "1e-3:1.000001e-3:2"], "--lr '1e-3:1.000001e-3:2' gives 0.001 more than once (values are rounded"),
     (["--optimizers", "adamw,lion"], "unknown optimizer 'lion'"),
+    (["--lr", "1e-3:1e-1:100000000"], "n must be >= 1 and <= 1000, got 100000000"),
+    (["--seeds", "100000000000"], "the grid has 1800000000000 cells (optimizers × lrs × weight decays × seeds); "
+                                  "at most 100000"),
     (["--optimizers", "adam"], "unknown optimizer 'adam'; expected one of adam-l2"),
     (["--seeds", "0"], "seeds must be an integer >= 1"),
     (["--confirm", "1"], "confirm must be an integer >= 2"),

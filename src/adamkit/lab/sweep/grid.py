@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+MAX_POINTS = 1000  # values per axis
+MAX_CELLS = 100_000  # cells per sweep: past this a typo, not a plan (each cell is a training run)
+
 
 def log_range(text, name="range"):
     """Parse ``lo:hi:n`` into ``n`` log-spaced values from ``lo`` to ``hi``, both included.
@@ -36,8 +39,8 @@ def log_range(text, name="range"):
             raise ValueError
     except ValueError:
         raise ValueError(f"{name} {text!r} is malformed; expected lo:hi:n (e.g. 1e-4:1e-1:4) or one number") from None
-    if n < 1:
-        raise ValueError(f"{name} {text!r}: n must be >= 1, got {n}")
+    if not 1 <= n <= MAX_POINTS:
+        raise ValueError(f"{name} {text!r}: n must be >= 1 and <= {MAX_POINTS}, got {n}")
     if not (math.isfinite(lo) and math.isfinite(hi) and lo > 0 and hi > 0):
         raise ValueError(f"{name} {text!r}: lo and hi must be finite numbers > 0")
     if n == 1 and lo != hi:
@@ -111,6 +114,10 @@ class SweepSpec:
                     raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(known_optimizers)}")
         if not isinstance(self.seeds, int) or self.seeds < 1:
             raise ValueError(f"seeds must be an integer >= 1, got {self.seeds!r}")
+        cells = len(self.optimizers) * len(self.lrs) * len(self.weight_decays) * self.seeds
+        if cells > MAX_CELLS:
+            raise ValueError(f"the grid has {cells} cells (optimizers × lrs × weight decays × seeds); "
+                             f"at most {MAX_CELLS}")
         if self.search not in ("grid", "tpe"):
             raise ValueError(f"unknown search {self.search!r}; expected grid or tpe")
         if self.search == "tpe" and (not isinstance(self.trials, int) or self.trials < 1):

@@ -73,7 +73,10 @@ def _claim_directory(saved, out, spec, where):
     at once can win (a hard link of a complete file fails where the name is taken); the others
     read the winner's and are refused unless it is the same sweep."""
     text = json.dumps({"spec": spec.as_dict(), "storage": where, "study": spec.study_name}, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".sweep.json.tmp-", dir=out)
+    from adamkit.lab.output import clean_stale, temp_prefix
+
+    clean_stale(out)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix("sweep.json"), dir=out)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -153,6 +156,7 @@ def execute(storage, study, cells, objective, out, *, jobs=1, heartbeat=st.DEFAU
             progress(queue.status()[0], len(cells))
 
     report()
+    jobs = min(jobs, len(cells))  # a worker more than there are cells would only wait
     if jobs <= 1:
         queue.work(objective, out, higher_is_better=higher_is_better, interval=heartbeat, on_trial=report)
     else:

@@ -96,7 +96,7 @@ def search(storage, spec, train, out, *, jobs=1, heartbeat=st.DEFAULT_HEARTBEAT,
            progress=None):
     """Run each optimizer's study to ``spec.trials`` complete trials; returns
     ``{optimizer: [first trials complete trials]}``."""
-    found = {}
+    found, jobs = {}, min(jobs, spec.trials)
     for optimizer in spec.optimizers:
         args = (storage.url, heartbeat, spec, optimizer, train, str(out), higher_is_better)
         if jobs <= 1:
