@@ -41,3 +41,11 @@ def test_control_characters_in_a_data_file_name_are_escaped(tmp_path, capsys):
     data.write_bytes(b"\xff" * 5000)
     err = _refused(capsys, ["run", "text", "--data", str(data)], tmp_path / "x", "line 1: not UTF-8 text")
     assert "\x1b" not in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "line", "--steps", str(10**23)], "steps must be an integer >= 1 and <= 1000000000, got 1"),
+    (["compare", "line", "--seeds", str(10**14)], "the comparison has 400000000000000 runs (seeds × optimizers"),
+])
+def test_sizes_past_any_plan_are_refused_at_once(tmp_path, capsys, argv, message):
+    _refused(capsys, argv, tmp_path / "x", message)

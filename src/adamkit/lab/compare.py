@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from adamkit.lab import results
 from adamkit.lab.run import RunConfig, run
 
+MAX_RUNS = 100_000  # past this a typo, not a plan (each run trains a model)
 ALPHA = 0.05  # a pair differs beyond the seed noise when Welch's t-test gives p < ALPHA
 
 
@@ -30,6 +31,10 @@ class CompareConfig:
     def validate(self):
         if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
             raise ValueError(f"seeds must be an integer >= 1, got {self.seeds!r}")
+        runs = self.seeds * len(self.optimizers) * len(self.inits) * len(self.schedules) * len(self.precisions)
+        if runs > MAX_RUNS:
+            raise ValueError(f"the comparison has {runs} runs (seeds × optimizers × inits × schedules × "
+                             f"precisions); at most {MAX_RUNS}")
         for field, values in (("optimizers", self.optimizers), ("inits", self.inits),
                               ("schedules", self.schedules), ("precisions", self.precisions)):
             if not values:

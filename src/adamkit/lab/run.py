@@ -24,6 +24,7 @@ FIELDS = ("task", "optimizer", "lr", "weight_decay", "decay", "init", "schedule"
           "split", "metric", "value")
 DTYPES = ("fp32", "fp64", "bf16")
 MAX_SEED = 2**64 - 1  # torch.manual_seed's largest
+MAX_STEPS = 10**9  # past this a typo, not a plan
 # Short names for the init study; "normal" and "uniform" mean small random weights here.
 INIT_ALIASES = {"xavier": "xavier_normal", "he": "he_normal"}
 INIT_OPTIONS = {"normal": {"std": 0.01}, "uniform": {"a": -0.01, "b": 0.01}}
@@ -98,7 +99,7 @@ class RunConfig:
             _one_of("init", self.init, (*initializers.INITIALIZERS, *INIT_ALIASES))
         _one_of("schedule", self.schedule, SCHEDULES)
         if self.steps is not None:
-            _integer("steps", self.steps, 1)
+            _integer("steps", self.steps, 1, MAX_STEPS)
         _integer("seed", self.seed, 0, MAX_SEED)
         if self.model is not None:
             _one_of(f"model for task {self.task!r}", self.model, task.models)
@@ -237,7 +238,7 @@ def decay_factor_problem(param_groups):
 
 def _eval_steps(steps, evals):
     if evals is None or evals >= steps:
-        return set(range(1, steps + 1))
+        return range(1, steps + 1)  # every step; a range answers `in` without a set of them all
     return {max(1, round(k * steps / evals)) for k in range(1, evals + 1)}
 
 
