@@ -49,3 +49,18 @@ def test_control_characters_in_a_data_file_name_are_escaped(tmp_path, capsys):
 ])
 def test_sizes_past_any_plan_are_refused_at_once(tmp_path, capsys, argv, message):
     _refused(capsys, argv, tmp_path / "x", message)
+
+
+def test_a_device_as_data_is_refused(tmp_path, capsys):
+    _refused(capsys, ["run", "recsys", "--data", "/dev/zero"], tmp_path / "x", "--data '/dev/zero' is a device")
+
+
+def test_data_larger_than_the_lab_reads(tmp_path, capsys, monkeypatch):
+    from adamkit.lab.tasks import base, recsys, text
+
+    monkeypatch.setattr(base, "MAX_DATA_BYTES", 1 << 20)
+    recsys.ratings.cache_clear()
+    text.corpus.cache_clear()
+    data = tmp_path / "big.txt"
+    data.write_text("x" * ((1 << 20) + 1))
+    _refused(capsys, ["run", "text", "--data", str(data)], tmp_path / "x", "is larger than 1 MiB")
