@@ -332,3 +332,30 @@ def test_a_search_trial_failed_as_stale_while_its_worker_was_paused_is_dropped_n
     assert len(found["adamw"]) == 4 and taken == [0]
     study = st.open_study(storage, search.study_name(spec, "adamw"))
     assert sorted(t.state.name for t in study.trials) == ["COMPLETE"] * 4 + ["FAIL"]
+
+
+@needs_postgres
+def test_a_new_postgres_database_opened_by_many_machines_at_once():
+    """PostgreSQL: a duplicate pg_type key while creating Optuna's schema, unless locked."""
+    import multiprocessing
+
+    import sqlalchemy
+
+    schema = f"race_{uuid.uuid4().hex[:8]}"  # a fresh, empty schema stands in for a new database
+    admin = sqlalchemy.create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+    try:
+        url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
+        ctx = multiprocessing.get_context("fork")
+        barrier, results = ctx.Barrier(3), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(url, barrier, results)) for _ in range(3)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+        assert [results.get(timeout=5) for _ in procs] == ["ok"] * 3
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
