@@ -78,3 +78,41 @@ def test_reads_a_sweep_summary(tmp_path, capsys):
     assert "adamw: best cell lr 0.03, weight decay 0.01 (val 0.25, test 0.27)" in out
     assert "at lr 0.003 (the swept row nearest 0.004): best weight decay 0.1, too-much-decay edge 1" in out
     assert "adam-l2: every run diverged" in out
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[]", "expected a JSON object, got list"),
+    ('{"task": "t", "metric": "error", "higher_is_better": false, "seeds": 1, "optimizers": []}',
+     "'optimizers' is [], not a dict"),
+    ('{"task": "t", "metric": "error", "higher_is_better": false, "seeds": 1, "optimizers": {"a": '
+     '{"best": {"lr": "x", "weight_decay": 0.1}}}}', "a.best.lr is 'x', not a finite number > 0"),
+    ('{"task": "t", "metric": "error", "higher_is_better": false, "seeds": 1, "optimizers": {"a": '
+     '{"best": null, "rows": [{"lr": -1}]}}}', "a.rows[0].lr is -1, not a finite number > 0"),
+    ("[" * 100000, "is not JSON"),
+    ("{", "is not JSON"),
+])
+def test_a_malformed_sweep_summary(tmp_path, capsys, text, message):
+    (tmp_path / "summary.json").write_text(text)
+    assert cli.main(["advise", "--sweep", str(tmp_path), "--lr", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("lr", ["inf", "nan", "-1", "0"])
+def test_advise_sweep_refuses_a_lr_that_is_not_finite_and_positive(tmp_path, capsys, lr):
+    (tmp_path / "summary.json").write_text(json.dumps({"task": "t", "metric": "e", "higher_is_better": False,
+                                                       "seeds": 1, "optimizers": {}}))
+    assert cli.main(["advise", "--sweep", str(tmp_path), "--lr", lr]) == 2
+    err = capsys.readouterr().err
+    assert "lr must be a finite number > 0" in err and err.count("\n") == 1
+
+
+def test_a_sweep_summary_with_a_missing_test_value_and_control_characters(tmp_path, capsys):
+    summary = {"task": "t", "metric": "error", "higher_is_better": False, "seeds": 1, "optimizers": {
+        "adamw\x1b[2J": {"best": {"lr": 0.1, "weight_decay": 0.01, "val": 0.2, "test": None}, "verdict": "v",
+                         "rows": []}}}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    assert cli.main(["advise", "--sweep", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "- adamw\\x1b[2J: best cell lr 0.1, weight decay 0.01 (val 0.2, test n/a); v" in out
+    assert "\x1b" not in out

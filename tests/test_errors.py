@@ -131,3 +131,31 @@ def test_fused_flag_refuses_devices_torch_refuses():
             cls([w], fused=True).step()
         with pytest.raises(RuntimeError, match="fused=True"):
             getattr(torch.optim, cls.__name__)([w], fused=True).step()
+
+
+@pytest.mark.parametrize("cls,kwargs", [(akn.Adam, {}), (akn.AdamW, {"amsgrad": True}),
+                                        (akn.SGD, {"momentum": 0.9})])
+def test_numpy_read_only_array_raises_before_any_update(cls, kwargs):
+    """A read-only parameter (or state array) after writable ones: nothing is updated and no
+    step counter advances, rather than a half step."""
+    w, frozen = np.zeros((2, 2)), np.zeros(3)
+    frozen.flags.writeable = False
+    opt = cls([w, frozen], lr=0.1, **kwargs)
+    with pytest.raises(ValueError, match=r"params: parameter 1 \(shape \(3,\)\) is read-only"):
+        opt.step([np.ones((2, 2)), np.ones(3)])
+    assert not w.any() and not opt.state
+    opt.step([np.ones((2, 2)), None])  # a parameter without a gradient is not written
+    assert w.any()
+    state = copy.deepcopy(opt.state_dict())
+    before = w.copy()
+    for entry in opt.state.values():
+        for value in entry.values():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+    with pytest.raises(ValueError, match=r"state\[0\]\[.*\] is read-only"):
+        opt.step([np.ones((2, 2)), None])
+    np.testing.assert_array_equal(w, before)
+    assert opt.state_dict()["state"].keys() == state["state"].keys()
+    for index, entry in state["state"].items():
+        for key, value in entry.items():
+            np.testing.assert_array_equal(opt.state[index][key], value)

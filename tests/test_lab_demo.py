@@ -10,6 +10,7 @@ from scipy.optimize import lsq_linear
 
 from adamkit.lab import cli, demo, studies
 from adamkit.lab.optimizers import OPTIMIZERS
+from adamkit.lab.run import FIELDS
 from adamkit.lab.train import train
 
 
@@ -30,8 +31,13 @@ def test_outputs_are_complete(small_run):
         assert pixels[..., :3].std() > 0.05  # not a blank canvas
     with open(small_run / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["study", "step", "optimizer", "train_loss", "test_loss", "weight_norm", "lr"]
-    assert len(rows) == 2 * len(OPTIMIZERS) * 40
+    assert tuple(rows[0]) == FIELDS  # the same flat rows as run and compare write
+    test = [r for r in rows if (r["split"], r["metric"]) == ("test", "mse")]
+    assert len(test) == 2 * len(OPTIMIZERS) * 40
+    assert {(r["task"], r["optimizer"]) for r in test} == {(s, o) for s in ("line", "poly") for o in OPTIMIZERS}
+    summary_runs = json.loads((small_run / "summary.json").read_text())["studies"]
+    last = {(r["task"], r["optimizer"]): float(r["value"]) for r in test if r["step"] == "40"}
+    assert all(last[s, o] == summary_runs[s][o]["test_loss"] for s, o in last)
     report = (small_run / "report.html").read_text()
     assert report.count("data:image/png;base64,") == len(pngs)
     assert "<table>" in report and "AdamW (independent)" in report
@@ -146,3 +152,17 @@ def test_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         cli.main(["demo", "--quiet", "--steps", "5", "--out", str(tmp_path / "run")])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_both_backends_yield_the_same_flat_records():
+    config = dict(steps=30, optimizers=("adam-l2", "adamw"), studies=("poly",))
+    torch_rows = demo.run(demo.DemoConfig(backend="torch", **config))["records"]
+    numpy_rows = demo.run(demo.DemoConfig(backend="numpy", **config))["records"]
+    key = lambda r: (r["optimizer"], r["step"], r["split"], r["metric"])  # noqa: E731
+    shared = {key(r) for r in numpy_rows}
+    assert len(shared) == 2 * 30 * 4 and shared <= {key(r) for r in torch_rows}
+    by_key = {key(r): r for r in torch_rows}
+    for r in numpy_rows:
+        t = by_key[key(r)]
+        assert {k: r[k] for k in FIELDS if k != "value"} == {k: t[k] for k in FIELDS if k != "value"}
+        np.testing.assert_allclose(r["value"], t["value"], rtol=1e-9, atol=1e-12)

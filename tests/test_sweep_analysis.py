@@ -106,7 +106,7 @@ def test_best_vs_best_noise_test():
 
 
 def test_one_adamw_form_is_read_in_the_other():
-    from adamkit.lab.sweep.report import findings
+    from adamkit.lab.findings import sweep as findings
 
     opt = {"best": {"val": 0.2}, "verdict": "…", "best_slope": {"mean": None, "std": None}, "diverged_cells": 0,
            "cells": 9, "edge_slope": {"mean": -0.79, "std": 0.04, "n": 3}}

@@ -60,7 +60,7 @@ def test_grid_writes_heatmaps_csv_and_report(finished):
         rows = list(csv.DictReader(f))
     assert len(rows) == CELLS and {r["role"] for r in rows} == {"grid"}
     assert list(rows[0]) == ["role", "optimizer", "lr", "weight_decay", "decay", "seed", "metric", "split", "val",
-                             "test", "status", "seconds", "run_dir"]
+                             "test", "status", "seconds", "run_dir", "reason"]
     modes = {(r["optimizer"], r["decay"]) for r in rows}
     assert modes == {("adamw", "decoupled"), ("adamw-independent", "independent")}
     assert {r["metric"] for r in rows} == {"error"} and {r["split"] for r in rows} == {"val"}
@@ -218,19 +218,45 @@ def _prepare_only(out):
 @pytest.mark.parametrize("extra, message", [
     (["--lr", "1e-3:1e-1"], "--lr '1e-3:1e-1' is malformed"),
     (["--weight-decay", "1e-3:1e-1:0"], "n must be >= 1"),
+    (["--weight-decay", "1e-3:1e-3:2"], "--weight-decay '1e-3:1e-3:2' gives 0.001 more than once"),
+    (["--lr", "1e-3:1.000001e-3:2"], "--lr '1e-3:1.000001e-3:2' gives 0.001 more than once (values are rounded"),
     (["--optimizers", "adamw,lion"], "unknown optimizer 'lion'"),
+    (["--lr", "1e-3:1e-1:100000000"], "n must be >= 1 and <= 1000, got 100000000"),
+    (["--seeds", "100000000000"], "the grid has 1800000000000 cells (optimizers × lrs × weight decays × seeds); "
+                                  "at most 100000"),
     (["--optimizers", "adam"], "unknown optimizer 'adam'; expected one of adam-l2"),
     (["--seeds", "0"], "seeds must be an integer >= 1"),
     (["--confirm", "1"], "confirm must be an integer >= 2"),
     (["--jobs", "0"], "jobs must be an integer >= 1"),
     (["--storage", "mysql://u:pw@h/db"], "unknown storage scheme 'mysql'"),
     (["--storage", "postgresql://nobody:secret@127.0.0.1:1/x"], "cannot open storage 'postgresql://nobody:***@"),
+    (["--storage", "postgresql://u:secret@[::1/db"], "--storage 'postgresql://u:***@[::1/db' is malformed"),
+    (["--storage", "sqlite://u:secret@/x.db"], "'sqlite://u:***@/x.db': a SQLite URL names a file"),
+    (["--storage", "postgresql://u:sec@ret@127.0.0.1:1/db"], "holds an '@'; write it as %40"),
+    (["--storage-file", "/nonexistent/url"], "--storage-file '/nonexistent/url' cannot be read"),
+    (["--storage", "sqlite:///x.db", "--storage-file", "f"], "--storage and --storage-file: give one of them"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, extra, message):
     out = tmp_path / "bad"
     assert cli.main(["sweep", *GRID, "--out", str(out), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+    assert "secret" not in err and "ret@" not in err
+    assert not out.exists()
+
+
+def test_the_storage_url_from_a_file_or_the_environment(tmp_path, capsys, monkeypatch):
+    """Off the command line, where every local user would see the password in the process list."""
+    out, url = tmp_path / "bad", "mysql://u:hunter2@h/db"
+    monkeypatch.setenv("ADAMKIT_STORAGE_URL", url)
+    assert cli.main(["sweep", *GRID, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown storage scheme 'mysql' in --storage 'mysql://u:***@h/db'" in err and "hunter2" not in err
+    monkeypatch.delenv("ADAMKIT_STORAGE_URL")
+    (tmp_path / "url").write_text(f"\n{url}\n")
+    assert cli.main(["sweep", *GRID, "--storage-file", str(tmp_path / "url"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown storage scheme 'mysql'" in err and "hunter2" not in err and err.count("\n") == 1
     assert not out.exists()
 
 
@@ -239,6 +265,7 @@ def test_unknown_task(tmp_path, capsys):
     assert "unknown task 'nope'" in capsys.readouterr().err
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # nothing for the user to act on
 def test_tpe_search_resumes_to_the_asked_number_of_trials(tmp_path):
     out = tmp_path / "tpe"
     argv = ["sweep", *GRID, "--search", "tpe", "--trials", "4", "--jobs", "1", "--out", str(out)]

@@ -9,11 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from optuna.trial import TrialState
 
 import sweep_fakes
 from adamkit.lab.sweep import runner
@@ -169,3 +171,191 @@ def test_bad_storage_urls(tmp_path):
         runner.prepare(tmp_path / "b", _spec(), "postgresql://nobody:secret@127.0.0.1:1/x")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     assert st.redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+
+
+def test_a_grid_with_a_repeated_value_is_refused_and_a_repeated_cell_runs_once(tmp_path):
+    with pytest.raises(ValueError, match="weight decay .0.001,0.001. gives 0.001 more than once"):
+        SweepSpec("fake", ("adamw",), (1e-2,), (1e-3, 1e-3)).validate()
+    spec = _spec()
+    storage, study = runner.prepare(tmp_path, spec, heartbeat=1)
+    cells = spec.cells() + spec.cells()[:2]  # two cells asked for twice
+    done = []
+    worker = threading.Thread(target=lambda: done.append(runner.execute(
+        storage, study, cells, sweep_fakes.objective, tmp_path, heartbeat=1)), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert done, "the sweep never finished"
+    assert len(done[0]) == len(spec.cells())
+    _check_exactly_once(study, spec)
+
+
+def test_two_different_sweeps_started_at_once_in_one_directory(tmp_path, monkeypatch):
+    """The second passes the directory check before the first saves its settings (the worst
+    interleaving, made certain): it is refused, not merged."""
+    first, second = _spec(), _spec(seeds=3)
+    open_storage = st.open_storage
+
+    def first_finishes_meanwhile(url, heartbeat=st.DEFAULT_HEARTBEAT):
+        monkeypatch.setattr(st, "open_storage", open_storage)
+        runner.prepare(tmp_path, first, heartbeat=1)
+        return open_storage(url, heartbeat)
+
+    monkeypatch.setattr(st, "open_storage", first_finishes_meanwhile)
+    with pytest.raises(runner.SweepMismatch, match=r"holds a different sweep \(seeds: saved 2, asked 3\)"):
+        runner.prepare(tmp_path, second, heartbeat=1)
+    import json
+    assert SweepSpec.from_dict(json.loads((tmp_path / "sweep.json").read_text())["spec"]) == first
+    storage = st.open_storage(st.default_url(tmp_path))
+    import optuna
+    assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == [first.study_name]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _open_at_once(url, barrier, results):
+    barrier.wait()
+    try:
+        storage = st.open_storage(url, 1)
+        st.open_study(storage, "same")
+        results.put("ok")
+    except BaseException as e:  # noqa: B036 -- reported to the test
+        results.put(f"{type(e).__name__}: {e}")
+
+
+def test_the_same_storage_opened_by_many_processes_at_once(tmp_path):
+    """Optuna creates its tables on first use; starters at the same moment must not collide
+    (SQLite: "table studies already exists")."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(4):
+        url = f"sqlite:///{tmp_path}/{attempt}/sweep.db"
+        barrier, results = ctx.Barrier(3), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(url, barrier, results)) for _ in range(3)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [results.get(timeout=5) for _ in procs] == ["ok"] * 3
+
+
+def test_a_planted_lock_symlink_is_not_followed(tmp_path):
+    out, outside = tmp_path / "sweep", tmp_path / "elsewhere" / "victim"
+    out.mkdir()
+    outside.parent.mkdir()
+    (out / "sweep.db.lock").symlink_to(outside)
+    with pytest.raises(st.StorageError, match="sweep.db.lock' is a symbolic link"):
+        runner.prepare(out, _spec(), heartbeat=1)
+    assert not outside.exists()
+
+
+@pytest.mark.parametrize("url, message", [
+    ("postgresql://u:pw@[::1/db", "--storage 'postgresql://u:***@[::1/db' is malformed"),
+    ("sqlite://u:secretpw@/x.db", "a SQLite URL names a file, no host, user or password"),
+    ("postgresql://u:sec@ret@localhost/db", "'postgresql://u:***@localhost/db': the user name or password holds "
+                                            "an '@'; write it as %40"),
+    ("postgresql://u:pw@host:port/db", "is malformed"),
+])
+def test_malformed_urls_are_refused_without_the_password(tmp_path, url, message):
+    with pytest.raises(st.StorageError) as e:
+        runner.prepare(tmp_path / "x", _spec(), url)
+    assert message in str(e.value)
+    for secret in ("secretpw", "sec@ret", "ret@", ":pw@"):
+        assert secret not in str(e.value)
+    assert not (tmp_path / "x").exists()
+
+
+def test_driver_messages_are_scrubbed_of_the_password():
+    url = "postgresql://u:hunter2@h/db"
+    assert st.scrub("password authentication failed: hunter2", url) == "password authentication failed: ***"
+    assert st.redact("postgresql://u:a@b@h/db") == "postgresql://u:***@h/db"
+
+
+def test_a_trial_failed_as_stale_while_its_worker_was_paused_is_dropped_not_fatal(tmp_path):
+    """What another worker's fail_stale_trials does to a worker paused past three heartbeats,
+    made certain: the paused worker's result is dropped, its cell runs again, the sweep ends."""
+    spec = _spec()
+    storage, study = runner.prepare(tmp_path, spec, heartbeat=1)
+    paused = spec.cells()[3]
+
+    def objective(cell, run_dir):
+        if cell == paused and not any(t.state.name == "FAIL" for t in study.get_trials(deepcopy=False)):
+            (trial,) = [t for t in study.get_trials(deepcopy=False) if t.state.name == "RUNNING"]
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        return sweep_fakes.objective(cell, run_dir)
+
+    rows = runner.execute(storage, study, spec.cells(), objective, tmp_path, heartbeat=1)
+    assert len(rows) == len(spec.cells())
+    _check_exactly_once(study, spec)
+    assert [t.user_attrs["cell"] for t in study.trials if t.state.name == "FAIL"] == [paused.key]
+    assert sweep_fakes.executions(tmp_path)[paused.key] == (2, 2)
+
+
+def test_a_worker_stopped_past_three_heartbeats_then_resumed(tmp_path):
+    """SIGSTOP (a laptop lid, a paused VM) for longer than three heartbeats: the other worker
+    takes the cell over; the resumed one drops its result and both finish."""
+    spec = _spec()
+    log = tmp_path / "executions.log"
+    cmd, env = _worker_command(tmp_path, None, seconds=0.3)
+    first = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: log.exists() and any(s > e for s, e in sweep_fakes.executions(tmp_path).values()))
+    first.send_signal(signal.SIGSTOP)
+    second = subprocess.Popen(cmd, env=env)
+    try:
+        # the other worker fails the stopped one's trial once its heartbeat is 3 s old, and reruns it
+        _wait_for(lambda: any(s >= 2 for s, _ in sweep_fakes.executions(tmp_path).values()), timeout=90)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert second.wait(timeout=120) == 0
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    storage = st.open_storage(st.default_url(tmp_path))
+    study = st.open_study(storage, spec.study_name)
+    _check_exactly_once(study, spec)
+
+
+def test_a_search_trial_failed_as_stale_while_its_worker_was_paused_is_dropped_not_fatal(tmp_path):
+    from adamkit.lab.sweep import search
+
+    spec = SweepSpec("fake", ("adamw",), (1e-3, 1e-1), (1e-4, 1e-2), search="tpe", trials=4)
+    storage = st.open_storage(st.default_url(tmp_path), 1)
+    taken = []
+
+    def train(cell, run_dir):
+        if not taken:  # what another worker's fail_stale_trials does to a paused one's trial
+            study = st.open_study(storage, search.study_name(spec, "adamw"))
+            (trial,) = [t for t in study.get_trials(deepcopy=False) if t.state.name == "RUNNING"]
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            taken.append(trial.number)
+        return sweep_fakes.objective(cell, run_dir)
+
+    found = search.search(storage, spec, train, tmp_path, jobs=1, heartbeat=1)
+    assert len(found["adamw"]) == 4 and taken == [0]
+    study = st.open_study(storage, search.study_name(spec, "adamw"))
+    assert sorted(t.state.name for t in study.trials) == ["COMPLETE"] * 4 + ["FAIL"]
+
+
+@needs_postgres
+def test_a_new_postgres_database_opened_by_many_machines_at_once():
+    """PostgreSQL: a duplicate pg_type key while creating Optuna's schema, unless locked."""
+    import multiprocessing
+
+    import sqlalchemy
+
+    schema = f"race_{uuid.uuid4().hex[:8]}"  # a fresh, empty schema stands in for a new database
+    admin = sqlalchemy.create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+    try:
+        url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
+        ctx = multiprocessing.get_context("fork")
+        barrier, results = ctx.Barrier(3), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(url, barrier, results)) for _ in range(3)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+        assert [results.get(timeout=5) for _ in procs] == ["ok"] * 3
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

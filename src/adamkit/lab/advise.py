@@ -122,23 +122,82 @@ class Advice:
         return out
 
 
+def _shown(text):
+    """A name read from a file, safe for a terminal: control characters escaped."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def _number(value, where, positive=False, optional=False):
+    if value is None and optional:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (positive and value <= 0):
+        raise ValueError(f"{where} is {value!r}, not a finite number{' > 0' if positive else ''}")
+
+
+def check_summary(summary):
+    """Raise ValueError naming the first field of a sweep's summary.json that is missing or of
+    the wrong type, so that nothing below fails half-way through."""
+    if not isinstance(summary, dict):
+        raise ValueError(f"expected a JSON object, got {type(summary).__name__}")
+    for key, kind in (("task", str), ("metric", str), ("higher_is_better", bool), ("optimizers", dict)):
+        if not isinstance(summary.get(key), kind):
+            raise ValueError(f"{key!r} is {summary.get(key)!r}, not a {kind.__name__}")
+    seeds = summary.get("seeds")
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise ValueError(f"'seeds' is {seeds!r}, not an integer >= 1")
+    for name, o in summary["optimizers"].items():
+        if not isinstance(o, dict):
+            raise ValueError(f"optimizer {name!r} is {type(o).__name__}, not an object")
+        best = o.get("best")
+        if best is not None:
+            if not isinstance(best, dict):
+                raise ValueError(f"{name}.best is not an object")
+            _number(best.get("lr"), f"{name}.best.lr", positive=True)
+            _number(best.get("weight_decay"), f"{name}.best.weight_decay")
+            for key in ("val", "test"):
+                _number(best.get(key), f"{name}.best.{key}", optional=True)
+        if not isinstance(o.get("verdict", ""), str):
+            raise ValueError(f"{name}.verdict is not a string")
+        rows = o.get("rows", [])
+        if not isinstance(rows, list):
+            raise ValueError(f"{name}.rows is not a list")
+        for k, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise ValueError(f"{name}.rows[{k}] is not an object")
+            _number(row.get("lr"), f"{name}.rows[{k}].lr", positive=True)
+            for key in ("best_wd", "edge_wd"):
+                _number(row.get(key), f"{name}.rows[{k}].{key}", optional=True)
+
+
+def _g(x, digits=4):
+    return "n/a" if x is None else f"{x:.{digits}g}"
+
+
 def from_sweep(summary, lr=None):
     """Lines on what a finished sweep measured: each optimizer's best cell and edge slope,
-    and at ``lr`` (the nearest swept row) the row's best weight decay and edge."""
-    out = [f"measured on task {summary['task']!r} ({summary['metric']} on the val split, "
+    and at ``lr`` (the nearest swept row) the row's best weight decay and edge. ValueError
+    when ``summary`` is not a sweep's summary.json, or ``lr`` is not a finite number > 0."""
+    check_summary(summary)
+    if lr is not None:
+        _number(lr, "lr", positive=True)
+    split = summary.get("selection", "val")
+    out = [f"measured on task {summary['task']!r} ({_shown(summary['metric'])} on the "
+           f"{_shown(split) if isinstance(split, str) else 'val'} split, "
            f"{'higher' if summary['higher_is_better'] else 'lower'} is better; {summary['seeds']} seed(s)):"]
     for name, o in summary["optimizers"].items():
-        best = o["best"]
+        name, best = _shown(name), o.get("best")
         if best is None:
             out.append(f"- {name}: every run diverged")
             continue
+        verdict = f"; {_shown(o['verdict'])}" if o.get("verdict") else ""
         out.append(f"- {name}: best cell lr {best['lr']:.3g}, weight decay {best['weight_decay']:.3g} "
-                   f"(val {best['val']:.4g}, test {best['test']:.4g}); {o['verdict']}")
-        if lr is not None:
-            rows = o["rows"]
+                   f"(val {_g(best.get('val'))}, test {_g(best.get('test'))}){verdict}")
+        rows = o.get("rows") or []
+        if lr is not None and rows:
             row = min(rows, key=lambda r: abs(math.log10(r["lr"]) - math.log10(lr)))
-            edge = f"{row['edge_wd']:.3g}" if row["edge_wd"] is not None else "none in range"
-            wd = f"{row['best_wd']:.3g}" if row["best_wd"] is not None else "none (every run diverged)"
+            edge = f"{row['edge_wd']:.3g}" if row.get("edge_wd") is not None else "none in range"
+            wd = f"{row['best_wd']:.3g}" if row.get("best_wd") is not None else "none (every run diverged)"
             out.append(f"  at lr {row['lr']:.3g} (the swept row nearest {lr:g}): best weight decay {wd}, "
                        f"too-much-decay edge {edge}")
     return out

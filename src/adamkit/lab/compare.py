@@ -3,7 +3,7 @@
 Every run goes through :func:`adamkit.lab.run.run` with one torch thread, in parallel
 processes. :func:`summarize` turns the rows into per-variant mean ± std of the final
 metrics, the train/test gap, divergences, and Welch's t-test for each pair of variants;
-:func:`findings` says in words what the numbers show, including when a difference is
+:func:`adamkit.lab.findings.comparison` says in words what the numbers show, including when a difference is
 within the seed noise.
 """
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from adamkit.lab import results
 from adamkit.lab.run import RunConfig, run
 
+MAX_RUNS = 100_000  # past this a typo, not a plan (each run trains a model)
 ALPHA = 0.05  # a pair differs beyond the seed noise when Welch's t-test gives p < ALPHA
 
 
@@ -30,12 +31,22 @@ class CompareConfig:
     def validate(self):
         if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
             raise ValueError(f"seeds must be an integer >= 1, got {self.seeds!r}")
+        runs = self.seeds * len(self.optimizers) * len(self.inits) * len(self.schedules) * len(self.precisions)
+        if runs > MAX_RUNS:
+            raise ValueError(f"the comparison has {runs} runs (seeds × optimizers × inits × schedules × "
+                             f"precisions); at most {MAX_RUNS}")
         for field, values in (("optimizers", self.optimizers), ("inits", self.inits),
                               ("schedules", self.schedules), ("precisions", self.precisions)):
             if not values:
                 raise ValueError(f"{field}: choose at least one")
             if len(set(values)) < len(values):
                 raise ValueError(f"{field}: {', '.join(map(str, values))} names one twice")
+            seen = {}
+            for value in values:  # two spellings of one variant would be merged into one
+                same = seen.setdefault(_canonical(field, value), value)
+                if same != value:
+                    raise ValueError(f"{field}: {same} and {value} name the same "
+                                     f"{field[:-1]} ({_canonical(field, value)}); give it once")
         for config in self.runs():
             config.validate()
 
@@ -44,6 +55,18 @@ class CompareConfig:
         return [replace(self.base, optimizer=o, init=i, schedule=s, seed=seed, **_precision(p))
                 for seed, o, i, s, p in itertools.product(range(self.seeds), self.optimizers, self.inits,
                                                           self.schedules, self.precisions)]
+
+
+def _canonical(field, value):
+    """The variant a name stands for: ``xavier`` is ``xavier_normal``, ``fp32-nearest`` is ``fp32``."""
+    from adamkit.lab.run import INIT_ALIASES
+
+    if field == "inits" and value is not None:
+        return INIT_ALIASES.get(value, value)
+    if field == "precisions" and value is not None:
+        dtype, _, rounding = value.partition("-")
+        return dtype if rounding in ("", "nearest") else value
+    return value
 
 
 def _precision(name):
@@ -60,10 +83,20 @@ def _one(config):
     return result
 
 
-def _quiet_worker():
+def _quiet_worker(parent=None):
     import signal
+    import threading
+    import time
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+    def watch():  # a parent killed outright (SIGKILL) leaves no one to read the results: stop
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    if parent is not None:
+        threading.Thread(target=watch, daemon=True).start()
 
 
 def default_jobs():
@@ -85,7 +118,7 @@ def compare(config: CompareConfig, jobs=None, on_result=None):
         return [done[k] for k in range(len(configs))]
     import multiprocessing
 
-    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_quiet_worker)
+    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_quiet_worker, initargs=(os.getpid(),))
     try:
         for k, result in pool.imap_unordered(_indexed, list(enumerate(configs))):
             done[k] = result
@@ -127,6 +160,7 @@ def summarize(runs):
         variants[results.label(key, varying)] = {
             "optimizer": key[0], "init": key[1], "schedule": key[2],
             "seeds": len(seeds), "diverged": sum(r.diverged for r in seeds),
+            "diverged_reasons": [f"seed {r.config.seed}: {r.diverged_reason}" for r in seeds if r.diverged],
             "test_mean": m, "test_std": sd, "test": list(test.get(key, {}).values()),
             "val_mean": results.mean_std(val.get(key, {}).values())[0],
             "train_mean": results.mean_std(train.get(key, {}).values())[0],
@@ -146,76 +180,3 @@ def summarize(runs):
             f"on the final test {primary} across seeds, two-sided, p < {ALPHA} counts as beyond the seed noise",
             "variants": variants, "pairs": pairs, "varying": list(varying),
             "seconds": sum(r.seconds for r in runs)}
-
-
-def _fmt(x):
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.4g}"
-
-
-def findings(summary):
-    """Sentences computed from :func:`summarize`'s numbers."""
-    primary, higher = summary["primary"], summary["higher_is_better"]
-    v = summary["variants"]
-    out = []
-    for name, s in v.items():
-        if s["diverged"]:
-            out.append(f"{name} diverged on {s['diverged']} of {s['seeds']} seeds (loss NaN or infinite); "
-                       "those runs are left out of its mean.")
-    ok = {n: s for n, s in v.items() if s["test_mean"] is not None and math.isfinite(s["test_mean"])}
-    if not ok:
-        return out + ["No variant finished on any seed: lower the learning rate."]
-    best = (max if higher else min)(ok, key=lambda n: ok[n]["test_mean"])
-    out.append(f"Best final test {primary}: {best}, {_fmt(ok[best]['test_mean'])} ± {ok[best]['test_std']:.2g} "
-               f"(mean ± std over {len(ok[best]['test'])} seeds).")
-    for pair in summary["pairs"]:
-        if best not in (pair["a"], pair["b"]):
-            continue
-        other = pair["b"] if pair["a"] == best else pair["a"]
-        if other not in ok:
-            continue
-        diff = abs(pair["difference"])
-        if diff == 0:
-            verdict = "the same value"
-        elif pair["beyond_noise"] is None:
-            verdict = "too few seeds for a noise test (use --seeds 3 or more)"
-        elif pair["beyond_noise"]:
-            verdict = f"beyond the seed noise (Welch's t-test p = {pair['p']:.2g})"
-        else:
-            verdict = f"within the seed noise (Welch's t-test p = {pair['p']:.2g}): no claim either way"
-        out.append(f"{best} vs {other}: {_fmt(ok[best]['test_mean'])} vs {_fmt(ok[other]['test_mean'])}, "
-                   f"a difference of {_fmt(diff)}, {verdict}.")
-    if all(len(s["test"]) > 1 and s["test_std"] == 0 for s in ok.values()):
-        out.append("Every seed gives the same final value for every variant: with these settings the task is "
-                   "deterministic (e.g. full batch from a fixed init), so the seeds measure no noise and "
-                   "any difference is exact.")
-    claim = _adamw_claim(summary, ok)
-    if claim:
-        out.append(claim)
-    for name, s in ok.items():
-        units, hidden = s["distinct_units"], s["hidden_units"]
-        if units and hidden and max(units) == 1 and hidden > 1:
-            out.append(f"{name}: the first layer ends with 1 distinct unit of {hidden}: every hidden unit "
-                       "got the same gradient from the start, so the symmetry never broke.")
-    gaps = {n: s["gap_mean"] for n, s in ok.items() if s["gap_mean"] is not None and math.isfinite(s["gap_mean"])}
-    if gaps:
-        widest = max(gaps, key=lambda n: abs(gaps[n]))
-        out.append(f"Largest train/test gap in {primary}: {widest} (test minus train {_fmt(gaps[widest])}).")
-    return out
-
-
-def _adamw_claim(summary, ok):
-    """The AdamW paper's claim, on this task: decoupled decay generalizes better than L2."""
-    pair = next((p for p in summary["pairs"] if {p["a"], p["b"]} == {"adamw", "adam-l2"}), None)
-    if pair is None or not {"adamw", "adam-l2"} <= set(ok):
-        return None
-    higher = summary["higher_is_better"]
-    w, l2 = ok["adamw"]["test_mean"], ok["adam-l2"]["test_mean"]
-    claim, numbers = "The claim \"AdamW generalizes better than Adam with L2\"", f"{_fmt(w)} vs {_fmt(l2)}"
-    if pair["beyond_noise"] is None:
-        return f"{claim} cannot be tested with one seed ({numbers}); use --seeds 3 or more."
-    if w == l2:
-        return f"{claim} is not shown here: both end at {_fmt(w)}."
-    if pair["beyond_noise"]:
-        better = w > l2 if higher else w < l2
-        return f"{claim} {'holds' if better else 'is reversed'} here: {numbers} (p = {pair['p']:.2g})."
-    return f"{claim} is not shown here: {numbers} is within the seed noise (p = {pair['p']:.2g})."

@@ -9,7 +9,7 @@ with plots and a report.
 import time
 from dataclasses import asdict, dataclass
 
-from adamkit.lab import studies
+from adamkit.lab import results, studies
 from adamkit.lab.optimizers import OPTIMIZERS
 from adamkit.lab.run import RunConfig, clean
 from adamkit.lab.run import run as run_one
@@ -49,60 +49,66 @@ class DemoConfig:
 
 
 def _train(config, study, name, progress):
-    """One (study, optimizer) pair: its history, final weights and settings."""
+    """One (study, optimizer) pair: its flat records, final weights, settings and why it stopped early."""
     run_config = config.run_config(study, name)
     settings = run_config.resolved()
     if config.backend == "numpy":
-        from adamkit.lab.train import train
+        from adamkit.lab.train import train_run
 
-        history, w, b = train(studies.STUDIES[study](seed=config.seed), name, lr=settings["lr"],
-                              weight_decay=settings["weight_decay"], decay=settings["decay"],
-                              steps=config.steps, init_scheme=settings["init"], seed=config.seed,
-                              progress=progress)
+        history, w, b, reason = train_run(studies.STUDIES[study](seed=config.seed), name, lr=settings["lr"],
+                                          weight_decay=settings["weight_decay"], decay=settings["decay"],
+                                          steps=config.steps, init_scheme=settings["init"], seed=config.seed,
+                                          progress=progress)
+        base = {"task": study, "optimizer": name, "lr": settings["lr"], "weight_decay": settings["weight_decay"],
+                "decay": settings["decay"], "init": settings["init"], "schedule": run_config.schedule,
+                "precision": run_config.precision, "seed": config.seed}
+        records = results.rows_of(base, history)
         w = w.ravel().tolist()
     else:
         result = run_one(run_config, progress=progress)
-        curve = {"train_loss": ("train", "mse"), "test_loss": ("test", "mse"),
-                 "weight_norm": ("model", "weight_norm"), "lr": ("model", "lr")}
-        history = {k: result.curve(*where)[1] for k, where in curve.items()}
+        records = result.records
         w, b = result.model.weight.detach().ravel().tolist(), float(result.model.bias.detach()[0])
-    diverged = len(history["train_loss"]) < config.steps
-    return history, w, b, settings, diverged
+        reason = result.diverged_reason
+    return records, w, b, settings, reason
 
 
 def run(config: DemoConfig, progress=None):
-    """Train every (study, optimizer) pair; returns a dict of results.
+    """Train every (study, optimizer) pair; returns a dict of results: ``records``, the flat rows
+    of every run (as :func:`adamkit.lab.run.run` yields them, whatever the backend), and per
+    study and optimizer the settings, final weights and a ``history`` read from those rows.
 
     ``progress(n)`` is called after every step (for a progress bar).
     """
     config.validate()
-    results = {"config": asdict(config), "studies": {}}
+    out = {"config": asdict(config), "studies": {}, "records": []}
     started = time.perf_counter()
     for study in config.studies:
         runs, data = {}, studies.STUDIES[study](seed=config.seed)
         for name in config.optimizers:
-            history, w, b, settings, diverged = _train(config, study, name, progress)
+            records, w, b, settings, reason = _train(config, study, name, progress)
+            out["records"] += records
+            history = results.history(records, study, name)
             spec = OPTIMIZERS[name]
             runs[name] = {"label": spec.label, "lr": settings["lr"], "weight_decay": settings["weight_decay"],
                           "decay": settings["decay"], "rule": spec.rule, "history": history, "w": w, "b": b,
-                          "diverged": diverged, "steps_done": len(history["train_loss"])}
-        results["studies"][study] = {"title": data.title, "degree": data.degree, "runs": runs}
-    results["seconds"] = time.perf_counter() - started
-    return results
+                          "diverged": reason is not None, "reason": reason,
+                          "steps_done": len(history["train_loss"])}
+        out["studies"][study] = {"title": data.title, "degree": data.degree, "runs": runs}
+    out["seconds"] = time.perf_counter() - started
+    return out
 
 
 def save(results, out, unique=False):
     """Write config.json, metrics.csv, summary.json, the PNGs and report.html into ``out``,
     all at once (nothing half-written). Returns the findings and the directory written
     (``out``, or ``out-2``... with ``unique`` when ``out`` is taken)."""
-    from adamkit.lab import plots
-    from adamkit.lab.findings import findings
+    from adamkit.lab import findings, plots
     from adamkit.lab.output import atomic_directory, write_json, write_text
     from adamkit.lab.report import render
 
     seed = results["config"]["seed"]
     data = {name: studies.STUDIES[name](seed=seed) for name in results["studies"]}
-    facts = findings(results)
+    facts = findings.demo(results)
     target = atomic_directory(out, unique)
     with target as tmp:
         write_json(tmp / "config.json", results["config"])
@@ -119,6 +125,7 @@ def save(results, out, unique=False):
         summary = {"findings": facts, "seconds": results["seconds"], "studies": {
             name: {opt: {"train_loss": _last(run, "train_loss"), "test_loss": _last(run, "test_loss"),
                          "weight_norm": _last(run, "weight_norm"), "diverged": run["diverged"],
+                         "diverged_reason": run["reason"],
                          "steps_done": run["steps_done"], "lr": run["lr"], "weight_decay": run["weight_decay"],
                          "decay": run["decay"], "w": run["w"], "b": run["b"]}
                    for opt, run in study["runs"].items()}
@@ -134,15 +141,13 @@ def _last(run, key):
 
 
 def _write_metrics(path, results):
-    """One row per (study, optimizer, step)."""
-    import csv
+    """The flat rows of every run (:data:`adamkit.lab.run.FIELDS`), as ``adamkit run`` and
+    ``adamkit compare`` write them."""
+    from adamkit.lab.output import CsvRows
+    from adamkit.lab.run import FIELDS
 
-    columns = ("train_loss", "test_loss", "weight_norm", "lr")
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["study", "step", "optimizer", *columns])
-        for study_name, study in results["studies"].items():
-            for opt, run in study["runs"].items():
-                h = run["history"]
-                for t in range(len(h[columns[0]])):
-                    writer.writerow([study_name, t + 1, opt, *(repr(h[c][t]) for c in columns)])
+    rows = CsvRows(path, FIELDS)
+    try:
+        rows.write(results["records"])
+    finally:
+        rows.close()

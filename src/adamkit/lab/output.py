@@ -7,10 +7,51 @@ text is written as UTF-8 whatever the locale.
 import csv
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 import time
 from pathlib import Path
+
+_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+_STALE = re.compile(rf"^\..+\.tmp-{re.escape(_HOST)}-(\d+)-[^/]*$")
+
+
+def temp_prefix(name):
+    """The prefix of a hidden temporary beside ``name``: it names this host and process, so
+    that one a killed process left behind can be told from one being written now."""
+    return f".{name}.tmp-{_HOST}-{os.getpid()}-"
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def clean_stale(directory):
+    """Remove the temporaries in ``directory`` that a process of this host left when it was
+    killed (SIGKILL, a power cut): nothing else removes them, and they are never results."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        m = _STALE.match(entry.name)
+        if not m or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
 
 
 def _umask():
@@ -32,10 +73,11 @@ class atomic_directory:
         self.target, self.unique, self.path = Path(target), unique, None
 
     def __enter__(self):
-        if self.target.exists() and not self.unique:
+        if os.path.lexists(self.target) and not self.unique:
             raise FileExistsError(f"output directory {str(self.target)!r} already exists; choose another --out")
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=self.target.parent))
+        clean_stale(self.target.parent)
+        self.tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(self.target.name), dir=self.target.parent))
         os.chmod(self.tmp, 0o777 & ~_umask())
         return self.tmp
 
@@ -48,7 +90,7 @@ class atomic_directory:
     def __exit__(self, kind, error, trace):
         if kind is None:
             for candidate in self._candidates():
-                if candidate.exists():
+                if os.path.lexists(candidate):  # a dangling symbolic link is taken too
                     continue
                 try:
                     os.rename(self.tmp, candidate)

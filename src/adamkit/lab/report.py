@@ -1,7 +1,8 @@
-"""Self-contained HTML reports (images embedded) for the demo and for comparisons."""
+"""What the demo's and compare's reports show; :mod:`adamkit.lab.page` builds the page."""
 
-import base64
 import html
+
+from adamkit.lab.page import figures, items, page
 
 
 def _table(results):
@@ -11,7 +12,8 @@ def _table(results):
             h = run["history"]
             wd = f"{run['weight_decay']:g} ({run['decay']})" if run["decay"] else "—"
             if run["diverged"]:
-                cells = f"<td colspan='3'>diverged at step {run['steps_done'] + 1}</td>"
+                reason = run.get("reason") or f"at step {run['steps_done'] + 1}"
+                cells = f"<td colspan='3'>diverged: {html.escape(reason)}</td>"
             else:
                 cells = "".join(f"<td>{h[k][-1]:.4g}</td>" for k in ("train_loss", "test_loss", "weight_norm"))
             rows.append(f"<tr><td>{html.escape(study['title'])}</td><td>{html.escape(run['label'])}</td>"
@@ -29,23 +31,6 @@ def _rules(results):
     items = "".join(f"<tr><td>{html.escape(k)}</td><td><code>{html.escape(v)}</code></td></tr>"
                     for k, v in seen.items())
     return f"<table><tr><th>optimizer</th><th>update rule (g: gradient, p: parameter)</th></tr>{items}</table>"
-
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1250px; margin: 2em auto; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
-td, th { border: 1px solid #ccc; padding: 4px 10px; text-align: left; }
-th { background: #f2f2f2; }
-figure { margin: 1.5em 0; } img { max-width: 100%; }
-figcaption { color: #555; font-size: 13px; }
-"""
-
-
-def _figures(images):
-    return "".join(
-        f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,"
-        f"{base64.b64encode(path.read_bytes()).decode()}'><figcaption>{html.escape(caption)}</figcaption></figure>"
-        for caption, path in images.items())
 
 
 def _num(x, digits=4):
@@ -73,39 +58,25 @@ def comparison(summary, findings, images, config):
         f"<td>{_num(p['t'], 3)}</td><td>{_num(p['p'], 2)}</td><td>"
         + ("too few seeds" if p["beyond_noise"] is None else "beyond the seed noise" if p["beyond_noise"]
            else "within the seed noise") + "</td></tr>" for p in summary["pairs"])
-    facts = "".join(f"<li>{html.escape(f)}</li>" for f in findings)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>adamkit compare: {html.escape(summary['task'])}</title>
-<style>{_STYLE}</style></head><body>
-<h1>adamkit compare: {html.escape(summary['task'])}</h1>
-<p>{html.escape(config)}</p>
-<h2>Findings</h2><ul>{facts}</ul>
+    return page(f"adamkit compare: {summary['task']}", f"""<p>{html.escape(config)}</p>
+<h2>Findings</h2>{items(findings)}
 <h2>Final metrics</h2>{table}
 <h2>Is the difference beyond the seed noise?</h2>
 <p>{html.escape(summary['test'])}.</p>
 <table><tr><th>a</th><th>b</th><th>mean a − mean b</th><th>t</th><th>p</th><th>verdict</th></tr>{pairs}</table>
-<h2>Figures</h2>{_figures(images)}
-</body></html>
-"""
+<h2>Figures</h2>{figures(images)}""")
 
 
 def render(results, images, findings):
     """``images``: {caption: PNG path}. Returns the HTML text."""
-    figures = _figures(images)
     config = results["config"]
-    facts = "".join(f"<li>{html.escape(f)}</li>" for f in findings)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>adamkit demo report</title>
-<style>{_STYLE}</style></head><body>
-<h1>adamkit demo: optimizers and weight decay on linear regression</h1>
-<p>Backend <b>{html.escape(config['backend'])}</b>, {config['steps']} full-batch steps per optimizer,
-initialization <b>{html.escape(config['init'])}</b>, seed {config['seed']}. Objective: half the mean squared
-error; the bias is not decayed. Run time {results['seconds']:.1f} s.</p>
-<h2>Findings</h2><ul>{facts}</ul>
+    return page("adamkit demo report", f"""<p>Backend <b>{html.escape(config['backend'])}</b>,
+{config['steps']} full-batch steps per optimizer, initialization <b>{html.escape(config['init'])}</b>,
+seed {config['seed']}. Objective: half the mean squared error; the bias is not decayed.
+Run time {results['seconds']:.1f} s.</p>
+<h2>Findings</h2>{items(findings)}
 <h2>Final metrics</h2>{_table(results)}
 <h2>Update rules</h2>{_rules(results)}
 <p>Adam: <code>m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g²; p = p - lr*(m/(1-b1^t))/(sqrt(v/(1-b2^t))+eps)</code>,
 b1 = 0.9, b2 = 0.999, eps = 1e-8.</p>
-<h2>Figures</h2>{figures}
-</body></html>
-"""
+<h2>Figures</h2>{figures(images)}""", heading="adamkit demo: optimizers and weight decay on linear regression")

@@ -1,6 +1,6 @@
 """Reading flat run records: variants, curves across seeds, final values, the noise test.
 
-Every plot, table and finding of ``adamkit run`` and ``adamkit compare`` is computed here
+Every plot, table and finding of ``adamkit run``, ``adamkit compare`` and ``adamkit demo`` is computed here
 from the rows of :func:`adamkit.lab.run.run` (task, optimizer, lr, weight_decay, decay,
 init, schedule, seed, step, split, metric, value).
 """
@@ -74,3 +74,30 @@ def welch(a, b):
         warnings.simplefilter("ignore", RuntimeWarning)
         t, p = stats.ttest_ind(a, b, equal_var=False)
     return float(t), float(p)
+
+
+# The demo's curves, named as its plots and findings read them: (split, metric) of the rows.
+HISTORY = {"train_loss": ("train", "mse"), "test_loss": ("test", "mse"), "weight_norm": ("model", "weight_norm"),
+           "lr": ("model", "lr")}
+
+
+def history(records, task, optimizer):
+    """``{name: [value per evaluation]}`` of one (task, optimizer) run's rows, for :data:`HISTORY`."""
+    out = {name: [] for name in HISTORY}
+    where = {v: k for k, v in HISTORY.items()}
+    for r in records:
+        name = where.get((r["split"], r["metric"]))
+        if name and r["task"] == task and r["optimizer"] == optimizer:
+            out[name].append(r["value"])
+    return out
+
+
+def rows_of(base, history_by_step):
+    """Flat rows (:data:`adamkit.lab.run.FIELDS`) from ``base`` fields and a history
+    ``{name: [value per step]}`` with a value at every step from 1."""
+    out = []
+    for name, values in history_by_step.items():
+        split, metric = HISTORY[name]
+        out += [{**base, "step": k, "split": split, "metric": metric, "value": float(v)}
+                for k, v in enumerate(values, 1)]
+    return sorted(out, key=lambda r: r["step"])  # rows come in step order, as run() yields them

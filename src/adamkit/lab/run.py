@@ -6,7 +6,9 @@ Every command of the lab (demo, run, compare, and sweeps built on it) trains thr
 :func:`adamkit.torch.param_groups`, builds an adamkit optimizer and drives its learning
 rate with :func:`adamkit.torch.scheduler` over an :mod:`adamkit.schedules` schedule.
 Each evaluation yields one row per (split, metric); ``on_eval(step, rows)`` sees them as
-they come. A loss that becomes NaN or infinite stops the run, recorded as diverged.
+they come. A run stops, recorded as diverged with its reason, when the loss becomes NaN or
+infinite or when a param group's weight-decay factor (``1 - lr*wd``, or ``1 - eta*wd`` for
+``independent`` decay) leaves (0, 1], where the weights would flip sign or grow.
 """
 
 import math
@@ -14,13 +16,15 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from adamkit import init as initializers
-from adamkit import schedules
+from adamkit import rules, schedules
 from adamkit.lab.optimizers import DECAY_MODES, OPTIMIZERS
 from adamkit.rounding import ROUNDINGS
 
 FIELDS = ("task", "optimizer", "lr", "weight_decay", "decay", "init", "schedule", "precision", "seed", "step",
           "split", "metric", "value")
 DTYPES = ("fp32", "fp64", "bf16")
+MAX_SEED = 2**64 - 1  # torch.manual_seed's largest
+MAX_STEPS = 10**9  # past this a typo, not a plan
 # Short names for the init study; "normal" and "uniform" mean small random weights here.
 INIT_ALIASES = {"xavier": "xavier_normal", "he": "he_normal"}
 INIT_OPTIONS = {"normal": {"std": 0.01}, "uniform": {"a": -0.01, "b": 0.01}}
@@ -51,9 +55,12 @@ def _number(name, value, minimum, strict):
         raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {minimum:g}, got {value!r}")
 
 
-def _integer(name, value, minimum):
+def _integer(name, value, minimum, maximum=None):
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be an integer >= {minimum}"
+                         f"{'' if maximum is None else f' and <= {maximum}'}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer >= {minimum} and <= {maximum}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -92,8 +99,8 @@ class RunConfig:
             _one_of("init", self.init, (*initializers.INITIALIZERS, *INIT_ALIASES))
         _one_of("schedule", self.schedule, SCHEDULES)
         if self.steps is not None:
-            _integer("steps", self.steps, 1)
-        _integer("seed", self.seed, 0)
+            _integer("steps", self.steps, 1, MAX_STEPS)
+        _integer("seed", self.seed, 0, MAX_SEED)
         if self.model is not None:
             _one_of(f"model for task {self.task!r}", self.model, task.models)
         _one_of("dtype", self.dtype, DTYPES)
@@ -136,6 +143,44 @@ class RunConfig:
                 "steps": self.steps or (task.quick_budget if self.quick else task.budget)}
 
 
+@dataclass(frozen=True)
+class Option:
+    """A :class:`RunConfig` field as a command-line option: declared here once, for every command."""
+
+    field: str
+    help: str
+    type: type = str
+    default_text: str | None = None  # the help's words for a None default
+
+    @property
+    def flag(self):
+        return "--" + self.field.replace("_", "-")
+
+
+def _listed(names):
+    return ", ".join(names)
+
+
+RUN_OPTIONS = {o.field: o for o in (
+    Option("optimizer", f"optimizer: {_listed(OPTIMIZERS)}"),
+    Option("lr", "learning rate", float, "the task's for each optimizer"),
+    Option("weight_decay", "weight decay", float, "the task's for the decay mode"),
+    Option("decay", f"decay mode: {_listed(DECAY_MODES)}", str, "the optimizer's"),
+    Option("init", "initializer: zeros, normal (std 0.01), uniform (±0.01), xavier_uniform, xavier_normal "
+           "(xavier), he_uniform, he_normal (he)", str, "the task's"),
+    Option("schedule", f"learning-rate schedule: {_listed(SCHEDULES)}"),
+    Option("steps", "training steps", int, "the task's budget"),
+    Option("quick", "the task's quick budget: seconds, for smoke runs", bool),
+    Option("seed", "seed of the init and the batch order", int),
+    Option("model", "the task's model variant (see `adamkit tasks`)", str, "the task's first"),
+    Option("data", "a data file of your own, for tasks that take one (text, recsys)", str, "none"),
+    Option("device", "cpu or cuda"),
+    Option("dtype", f"weight dtype: {_listed(DTYPES)}"),
+    Option("rounding", f"how updates reach bf16 weights: {_listed(ROUNDINGS)}"),
+    Option("threads", "torch threads per run (1: reproducible)", int),
+)}
+
+
 def clean(value):
     """JSON-safe: NaN and infinities become None, recursively."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -158,6 +203,7 @@ class RunResult:
     seconds: float
     settings: dict = field(default_factory=dict)  # resolved hyperparameters, torch version, threads
     diverged_at: int | None = None
+    diverged_reason: str | None = None  # e.g. "loss became nan at step 12"
     model: object = field(default=None, repr=False, compare=False)  # the trained model (not saved)
 
     def summary(self):
@@ -165,6 +211,7 @@ class RunResult:
         return clean({"config": asdict(self.config), "settings": self.settings, "primary": self.primary,
                       "higher_is_better": self.higher_is_better, "final": self.final,
                       "diverged": self.diverged, "diverged_at": self.diverged_at,
+                      "diverged_reason": self.diverged_reason,
                       "seconds": round(self.seconds, 3)})
 
     def curve(self, split, metric):
@@ -173,9 +220,25 @@ class RunResult:
         return [r["step"] for r in rows], [r["value"] for r in rows]
 
 
+def decay_factor_problem(param_groups):
+    """Why the next step would be no weight decay at all, or None: a group whose decay factor
+    leaves (0, 1] (computed with :func:`adamkit.rules.decay_terms`, as the optimizer does)."""
+    for group in param_groups:
+        wd = float(group.get("weight_decay") or 0.0)
+        if wd == 0:
+            continue
+        lr = float(group["lr"])
+        reference = group.get("reference_lr")
+        eta = rules.schedule_multiplier(lr, float(reference)) if reference else 1.0
+        shrink = rules.decay_terms(group.get("decay") or "l2", wd, lr, eta).shrink
+        if not 0.0 < shrink <= 1.0:
+            return f"weight decay factor {shrink:.4g} outside (0, 1] (lr {lr:g} × weight decay {wd:g})"
+    return None
+
+
 def _eval_steps(steps, evals):
     if evals is None or evals >= steps:
-        return set(range(1, steps + 1))
+        return range(1, steps + 1)  # every step; a range answers `in` without a set of them all
     return {max(1, round(k * steps / evals)) for k in range(1, evals + 1)}
 
 
@@ -220,7 +283,7 @@ def run(config: RunConfig, on_eval=None, progress=None) -> RunResult:
         base = {"task": config.task, "optimizer": config.optimizer, "lr": settings["lr"],
                 "weight_decay": settings["weight_decay"], "decay": settings["decay"], "init": settings["init"],
                 "schedule": config.schedule, "precision": config.precision, "seed": config.seed}
-        records, final, diverged_at = [], {}, None
+        records, final, diverged_at, reason = [], {}, None, None
         when = _eval_steps(steps, task.evals)
         losses = []
 
@@ -248,12 +311,23 @@ def run(config: RunConfig, on_eval=None, progress=None) -> RunResult:
             value = float(loss.detach())
             losses.append(value)
             if not math.isfinite(value):
+                reason = f"loss became {value} at step {step}"
+            else:
+                bad = decay_factor_problem(optimizer.param_groups)
+                reason = f"{bad} at step {step}" if bad else None
+            if reason is None:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                try:
+                    optimizer.step()
+                except ValueError as e:  # an optimizer that refuses the factor itself
+                    if "weight decay" not in str(e):
+                        raise
+                    reason = f"{str(e).split(':')[0]} at step {step}"
+            if reason is not None:
                 diverged_at = step
                 evaluate(step, lr)
                 break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
             scheduler.step()
             if progress:
                 progress(1)
@@ -261,6 +335,7 @@ def run(config: RunConfig, on_eval=None, progress=None) -> RunResult:
                 evaluate(step, lr)
         if diverged_at is None and not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
             diverged_at = steps  # the last update made the weights non-finite
+            reason = f"weights became non-finite by step {steps}"
         state = [t for s in optimizer.state.values() for t in s.values() if torch.is_tensor(t) and t.dim()]
         params = sum(p.numel() for p in model.parameters())
         settings.update(torch=torch.__version__, threads=config.threads, device=config.device,
@@ -268,6 +343,6 @@ def run(config: RunConfig, on_eval=None, progress=None) -> RunResult:
                         state_bytes_per_param=sum(t.numel() * t.element_size() for t in state) / max(params, 1),
                         hidden_units=len(first) if first is not None else None)
         return RunResult(config, records, task.primary, task.higher_is_better, final, diverged_at is not None,
-                         time.perf_counter() - started, settings, diverged_at, model)
+                         time.perf_counter() - started, settings, diverged_at, reason, model)
     finally:
         torch.set_num_threads(threads)

@@ -19,11 +19,20 @@ def _mse(x, w, b, y):
     return float(np.mean((x @ w + b - y) ** 2))
 
 
-def train(study, optimizer, *, lr, weight_decay=0.0, decay=None, steps, init_scheme="zeros", seed=0,
-          fit_intercept=True, progress=None):
+def train(study, optimizer, **options):
     """Train and return ``(history, w, b)``; ``history`` maps train_loss, test_loss,
-    weight_norm and lr to lists, one value per step, up to a loss that is not finite."""
+    weight_norm and lr to lists, one value per step, up to a loss that is not finite
+    (see :func:`train_run` for why a run stopped)."""
+    history, w, b, _ = train_run(study, optimizer, **options)
+    return history, w, b
+
+
+def train_run(study, optimizer, *, lr, weight_decay=0.0, decay=None, steps, init_scheme="zeros", seed=0,
+              fit_intercept=True, progress=None):
+    """:func:`train`, and why the run stopped early (None when it did not): a loss that is not
+    finite, or a weight-decay factor outside (0, 1] (see :func:`adamkit.lab.run.decay_factor_problem`)."""
     import adamkit.numpy as backend
+    from adamkit.lab.run import decay_factor_problem
 
     spec = OPTIMIZERS[optimizer]
     x, y, n = study.features(study.x_train), study.y_train, len(study.x_train)
@@ -34,9 +43,13 @@ def train(study, optimizer, *, lr, weight_decay=0.0, decay=None, steps, init_sch
     cls = {"adam": backend.Adam, "sgd": backend.SGD}[spec.algorithm]
     opt = cls(groups, lr=lr, decay=decay or "l2", **spec.options)
     history = {k: [] for k in ("train_loss", "test_loss", "weight_norm", "lr")}
-    for _ in range(steps):
+    reason = None
+    for step in range(1, steps + 1):
         residual = x @ w + b - y  # (n, 1)
-        if not math.isfinite(float(np.mean(residual ** 2))):
+        loss = float(np.mean(residual ** 2))
+        bad = decay_factor_problem(opt.param_groups)
+        if not math.isfinite(loss) or bad:
+            reason = f"{bad or f'loss became {loss}'} at step {step}"
             break
         grad_b = residual.mean(axis=0) if fit_intercept else np.zeros(1)
         opt.step([x.T @ residual / n, grad_b])
@@ -46,4 +59,4 @@ def train(study, optimizer, *, lr, weight_decay=0.0, decay=None, steps, init_sch
         history["lr"].append(lr)
         if progress:
             progress(1)
-    return history, w.copy(), float(b[0])
+    return history, w.copy(), float(b[0]), reason

@@ -234,6 +234,7 @@ class Optimizer:
                 raise ValueError(f"grads: gradient of shape {np.shape(g)} for a parameter of shape {p.shape}")
         for group in self.param_groups:
             self._check(group)
+        self._check_writable(params, grads)
         jobs, index = [], 0
         for group in self.param_groups:
             for p in group["params"]:
@@ -244,6 +245,20 @@ class Optimizer:
                         jobs.append(job)
                 index += 1
         _run(jobs)
+
+    def _check_writable(self, params, grads):
+        """Every array this step writes (a parameter, its state) must be writable: checked for
+        all of them before any is touched, so a read-only one never leaves a half step."""
+        for index, (p, g) in enumerate(zip(params, grads)):
+            if g is None:
+                continue
+            if not p.flags.writeable:
+                raise ValueError(f"params: parameter {index} (shape {p.shape}) is read-only; the optimizer "
+                                 "updates parameters in place (make it writable, e.g. with .copy())")
+            for key, value in self.state.get(index, {}).items():
+                if isinstance(value, np.ndarray) and not value.flags.writeable:
+                    raise ValueError(f"state[{index}][{key!r}] is read-only; the optimizer updates its state "
+                                     "in place (load a writable copy)")
 
     def state_dict(self):
         groups, index = [], 0

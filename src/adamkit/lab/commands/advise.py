@@ -1,6 +1,7 @@
 """``adamkit advise``: a weight-decay suggestion with its reasoning, or what a sweep measured."""
 
 import json
+import math
 from pathlib import Path
 
 from adamkit.lab.commands.common import UsageError
@@ -32,18 +33,26 @@ def _from_sweep(args):
                          "to the end first")
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
-        lines = from_sweep(summary, args.lr)
-    except (ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"--sweep {args.sweep!r}: {path.name} is not a sweep summary ({e})") from None
-    return lines
+    except OSError as e:
+        raise UsageError(f"--sweep {args.sweep!r}: {path.name} cannot be read: {e.strerror or e}") from None
+    except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, nested beyond reason
+        raise UsageError(f"--sweep {args.sweep!r}: {path.name} is not JSON ({_one_line(e)})") from None
+    try:
+        return from_sweep(summary, args.lr)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise UsageError(f"--sweep {args.sweep!r}: {path.name} is not a sweep summary ({_one_line(e)})") from None
+
+
+def _one_line(error):
+    return repr(str(error))[1:-1][:300]
 
 
 def main(args):
     from adamkit.lab.advise import Advice
 
     if args.sweep is not None:
-        if args.lr is not None and not args.lr > 0:
-            raise UsageError(f"lr must be > 0, got {args.lr!r}")
+        if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+            raise UsageError(f"lr must be a finite number > 0, got {args.lr!r}")
         print("\n".join(_from_sweep(args)))
         return 0
     missing = [f"--{n.replace('_', '-')}" for n in ("dataset_size", "batch_size", "epochs", "lr")

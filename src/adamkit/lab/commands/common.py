@@ -5,8 +5,6 @@ import sys
 import time
 from pathlib import Path
 
-from adamkit import rules
-
 
 class UsageError(Exception):
     """Bad input: one line on stderr and exit code 2."""
@@ -23,6 +21,8 @@ def output(args, command):
     if args.out is None:
         return Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}", True
     out = Path(args.out)
+    if out.is_symlink() and not out.exists():
+        raise UsageError(f"--out {str(out)!r} is a symbolic link to nothing; choose a new directory")
     if out.exists():
         raise UsageError(f"--out {str(out)!r} already exists; choose a new directory")
     parent = out.parent
@@ -60,39 +60,36 @@ def saving(out, error):
     return UsageError(f"--out {str(out)!r} cannot be written: {error.strerror or error}")
 
 
-def add_run_options(parser, plural=False):
-    """The options of one run; with ``plural`` the optimizer, init, schedule and seed are left
-    to the command (compare takes lists of them)."""
-    parser.add_argument("task", help="task name (see `adamkit tasks`)")
-    if not plural:
-        parser.add_argument("--optimizer", default="adamw", help="sgd, momentum, adam, adam-l2, adam-l1, adamw "
-                            "(default) or adamw-independent")
-        parser.add_argument("--init", help="initializer: zeros, normal (std 0.01), uniform (±0.01), xavier_uniform, "
-                            "xavier_normal (xavier), he_uniform, he_normal (he); default: the task's")
-        parser.add_argument("--schedule", default="constant", help="constant (default), cosine, linear, "
-                            "warmup_cosine, wsd")
-        parser.add_argument("--seed", type=int, default=0, help="seed of the init and the batch order (default 0)")
-    parser.add_argument("--lr", type=float, help="learning rate (default: the task's for each optimizer)")
-    parser.add_argument("--weight-decay", type=float, help="weight decay (default: the task's for the decay mode)")
-    parser.add_argument("--decay", help=f"decay mode: {', '.join(rules.DECAY_MODES)} (default: the optimizer's)")
-    parser.add_argument("--steps", type=int, help="training steps (default: the task's budget)")
-    parser.add_argument("--quick", action="store_true", help="the task's quick budget: seconds, for smoke runs")
-    parser.add_argument("--model", help="the task's model variant (see `adamkit tasks`)")
-    parser.add_argument("--data", help="a data file of your own, for tasks that take one (text, recsys)")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    parser.add_argument("--dtype", default="fp32", help="fp32 (default), fp64 or bf16")
-    parser.add_argument("--rounding", default="nearest", help="how updates reach bf16 weights: nearest (default), "
-                        "kahan or stochastic")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1: reproducible)")
+ONE_RUN = ("optimizer", "init", "schedule", "seed")  # what compare takes lists of instead
+SHARED = ("lr", "weight_decay", "decay", "steps", "quick", "model", "data", "device", "dtype", "rounding", "threads")
+
+
+def add_run_options(parser, plural=False, fields=None, task=True, **defaults):
+    """The options of one run, from :data:`adamkit.lab.run.RUN_OPTIONS` (declared there once):
+    ``fields`` (default: every one; with ``plural`` those of :data:`ONE_RUN` are left to the
+    command, which takes lists of them), with ``defaults`` overriding :class:`RunConfig`'s."""
+    from dataclasses import fields as dataclass_fields
+
+    from adamkit.lab.run import RUN_OPTIONS, RunConfig
+
+    if task:
+        parser.add_argument("task", help="task name (see `adamkit tasks`)")
+    if fields is None:
+        fields = SHARED if plural else (*ONE_RUN, *SHARED)
+    config_defaults = {f.name: f.default for f in dataclass_fields(RunConfig)}
+    for name in fields:
+        option = RUN_OPTIONS[name]
+        default = defaults.get(name, config_defaults[name])
+        if option.type is bool:
+            parser.add_argument(option.flag, action="store_true", help=option.help)
+            continue
+        said = option.default_text if default is None else default
+        parser.add_argument(option.flag, type=option.type, default=default,
+                            help=f"{option.help} (default: {said})" if said is not None else option.help)
 
 
 def run_config(args, **fields):
-    from adamkit.lab.run import RunConfig
+    from adamkit.lab.run import RUN_OPTIONS, RunConfig
 
-    options = dict(task=args.task, lr=args.lr, weight_decay=args.weight_decay, decay=args.decay, steps=args.steps,
-                   quick=args.quick, model=args.model, data=args.data, device=args.device, dtype=args.dtype,
-                   rounding=args.rounding, threads=args.threads)
-    for name in ("optimizer", "init", "schedule", "seed"):
-        if hasattr(args, name):
-            options[name] = getattr(args, name)
+    options = {name: getattr(args, name) for name in ("task", *RUN_OPTIONS) if hasattr(args, name)}
     return RunConfig(**{**options, **fields})

@@ -43,7 +43,7 @@ def _panels(task, records):
 
 
 def main(args):
-    from adamkit.lab import compare, plots
+    from adamkit.lab import compare, findings, plots
     from adamkit.lab.output import CsvRows, atomic_directory, write_json, write_text
     from adamkit.lab.report import comparison
     from adamkit.lab.run import FIELDS, clean
@@ -74,7 +74,7 @@ def main(args):
             finally:
                 rows.close()
             summary = compare.summarize(results)
-            facts = compare.findings(summary)
+            facts = findings.comparison(summary)
             write_json(tmp / "summary.json", clean({**summary, "findings": facts,
                                                     "runs": [r.summary() for r in results]}))
             records = [r for result in results for r in result.records]

@@ -1,6 +1,6 @@
 """``adamkit demo``: the regression studies with every optimizer, plots and a report."""
 
-from adamkit.lab.commands.common import add_out, checked, names, output, progress_bar, saving
+from adamkit.lab.commands.common import add_out, add_run_options, checked, names, output, progress_bar, saving
 
 
 def add_parser(subparsers):
@@ -11,13 +11,7 @@ def add_parser(subparsers):
     d.add_argument("--optimizers", help="comma-separated subset of: sgd, momentum, adam, adam-l2, adam-l1, "
                    "adamw, adamw-independent (default: all)")
     d.add_argument("--studies", help="comma-separated subset of: line, poly (default: both)")
-    d.add_argument("--steps", type=int, help="full-batch steps per optimizer (default 2000)")
-    d.add_argument("--quick", action="store_true", help="the regression tasks' quick budget (200 steps)")
-    d.add_argument("--lr", type=float, help="one learning rate for every optimizer (default: each its own)")
-    d.add_argument("--weight-decay", type=float, help="one weight decay for every decay mode "
-                   "(default: each study's own per mode)")
-    d.add_argument("--init", default="zeros", help="weight initializer from adamkit.init (default zeros)")
-    d.add_argument("--seed", type=int, default=0, help="data and initialization seed (default 0)")
+    add_run_options(d, fields=("steps", "quick", "lr", "weight_decay", "init", "seed"), task=False, init="zeros")
     add_out(d, "demo")
     d.set_defaults(func=main)
 

@@ -4,11 +4,12 @@ import os
 import sys
 from pathlib import Path
 
-from adamkit.lab.commands.common import UsageError, saving
+from adamkit.lab.commands.common import UsageError, add_run_options, saving
 
 # Where the AdamW paper's picture shows: on mnist1d, the MLP with BatchNorm (scale-invariant weights);
 # the plain MLP and the CNN draw other pictures.
 DEFAULT_MODELS = {"mnist1d": "mlp_bn"}
+STORAGE_ENV = "ADAMKIT_STORAGE_URL"
 
 
 def add_parser(subparsers):
@@ -17,8 +18,9 @@ def add_parser(subparsers):
         description="Train an lr × weight-decay grid per optimizer through an Optuna storage; draw one heatmap "
         "per optimizer, measure how the good weight decay moves with the learning rate, write sweep.csv, "
         "summary.json and report.html. Kill it at any time and rerun the same command to continue; run the "
-        "same command on several machines with one --storage URL to share the grid.")
-    p.add_argument("task", help="task name (see `adamkit tasks`)")
+        "same command on several machines with one --storage URL to share the grid. On mnist1d the default model "
+        "is mlp_bn, the MLP with BatchNorm.")
+    add_run_options(p, fields=("steps", "quick", "model", "schedule", "init", "data"), schedule="cosine")
     p.add_argument("--optimizers", default="adam-l2,adamw,adamw-independent",
                    help="comma-separated, each with a decay mode: adam-l2, adam-l1, adamw, adamw-independent "
                    "(default adam-l2,adamw,adamw-independent)")
@@ -26,12 +28,6 @@ def add_parser(subparsers):
     p.add_argument("--weight-decay", default="1e-5:1e-1:6", help="weight decays, lo:hi:n log-spaced "
                    "(default 1e-5:1e-1:6)")
     p.add_argument("--seeds", type=int, default=1, help="seeds per cell (default 1)")
-    p.add_argument("--steps", type=int, help="training steps per run (default: the task's budget)")
-    p.add_argument("--quick", action="store_true", help="the task's quick budget, for smoke runs")
-    p.add_argument("--model", help="the task's model variant (default for mnist1d: mlp_bn, the MLP with BatchNorm)")
-    p.add_argument("--schedule", default="cosine", help="lr schedule of every run (default cosine)")
-    p.add_argument("--init", help="initializer (default: the task's)")
-    p.add_argument("--data", help="a data file of your own, for tasks that take one")
     p.add_argument("--search", default="grid", help="grid (default) or tpe (Optuna's TPE over the same ranges)")
     p.add_argument("--trials", type=int, help="with --search tpe: trials per optimizer")
     p.add_argument("--confirm", type=int, default=0, metavar="K",
@@ -40,7 +36,11 @@ def add_parser(subparsers):
                    "(default: a tenth of the heatmaps' span)")
     p.add_argument("--jobs", type=int, help="worker processes on this machine (default: the cores)")
     p.add_argument("--storage", help="Optuna RDB URL, e.g. postgresql://user:password@host/db, shared by many "
-                   "machines (default: sweep.db, SQLite, in the sweep directory)")
+                   "machines (default: $ADAMKIT_STORAGE_URL, else sweep.db, SQLite, in the sweep directory); "
+                   "a password here is seen by every local user in the process list: prefer --storage-file "
+                   f"or ${STORAGE_ENV}")
+    p.add_argument("--storage-file", metavar="PATH", help="read the storage URL from the first line of PATH "
+                   "(keep it readable by you alone)")
     p.add_argument("--heartbeat", type=int, default=10, help="seconds between a trial's heartbeats; a trial "
                    "silent for 3 is run again (default 10)")
     p.add_argument("--out", help="sweep directory (default runs/sweep-<task>-<settings hash>); rerun with the "
@@ -63,6 +63,25 @@ def spec_from(args):
     return spec
 
 
+def storage_url(args):
+    """The storage URL from --storage, --storage-file or $ADAMKIT_STORAGE_URL (None: the embedded one)."""
+    if args.storage is not None and args.storage_file is not None:
+        raise UsageError("--storage and --storage-file: give one of them")
+    if args.storage_file is not None:
+        try:
+            with open(args.storage_file, encoding="utf-8") as f:
+                lines = [line.strip() for line in f.read(65536).splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            reason = getattr(e, "strerror", None) or e
+            raise UsageError(f"--storage-file {args.storage_file!r} cannot be read: {reason}") from None
+        if not lines:
+            raise UsageError(f"--storage-file {args.storage_file!r} is empty; expected one storage URL")
+        return lines[0]
+    if args.storage is not None:
+        return args.storage
+    return os.environ.get(STORAGE_ENV) or None
+
+
 def main(args):
     from adamkit.lab import sweep
     from adamkit.lab.sweep.runner import SweepMismatch
@@ -72,6 +91,7 @@ def main(args):
         spec = spec_from(args)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    url = storage_url(args)
     for name in ("jobs", "heartbeat"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -98,7 +118,7 @@ def main(args):
         bar.update(done - bar.n)
 
     try:
-        summary = sweep.run_sweep(spec, out, storage=args.storage, jobs=jobs, heartbeat=args.heartbeat,
+        summary = sweep.run_sweep(spec, out, storage=url, jobs=jobs, heartbeat=args.heartbeat,
                                   confirm=args.confirm, margin=args.edge_margin, progress=progress)
     except (SweepMismatch, StorageError) as e:
         raise UsageError(str(e)) from None

@@ -45,6 +45,7 @@ def run_sweep(spec: SweepSpec, out, *, storage=None, jobs=1, heartbeat=st.DEFAUL
     :func:`adamkit.lab.run.run`); ``direction``: ``(metric, higher_is_better)`` of the
     task (default: read from the task). ``progress(stage, done, total)``.
     """
+    from adamkit.lab import findings
     from adamkit.lab.run import clean
     from adamkit.lab.sweep import plots, report
     from adamkit.lab.sweep.trainer import task_direction, train_cell
@@ -78,10 +79,10 @@ def run_sweep(spec: SweepSpec, out, *, storage=None, jobs=1, heartbeat=st.DEFAUL
         confirmed = results.confirm(table, higher)
         summary["confirm"] = confirmed
     if spec.search == "tpe":
-        facts = search.findings(summary, labels) + (report.findings({**summary, "optimizers": {}}, confirmed, labels)
+        facts = findings.search(summary, labels) + (findings.sweep({**summary, "optimizers": {}}, confirmed, labels)
                                                     if confirmed else [])
     else:
-        facts = report.findings(summary, confirmed, labels)
+        facts = findings.sweep(summary, confirmed, labels)
     summary["findings"] = facts
     summary["spec"] = spec.as_dict()
     summary["trials_in_storage"] = len(study.trials)  # grid and confirm trials, failed (killed) ones included

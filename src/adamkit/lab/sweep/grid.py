@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+MAX_POINTS = 1000  # values per axis
+MAX_CELLS = 100_000  # cells per sweep: past this a typo, not a plan (each cell is a training run)
+
 
 def log_range(text, name="range"):
     """Parse ``lo:hi:n`` into ``n`` log-spaced values from ``lo`` to ``hi``, both included.
@@ -36,8 +39,8 @@ def log_range(text, name="range"):
             raise ValueError
     except ValueError:
         raise ValueError(f"{name} {text!r} is malformed; expected lo:hi:n (e.g. 1e-4:1e-1:4) or one number") from None
-    if n < 1:
-        raise ValueError(f"{name} {text!r}: n must be >= 1, got {n}")
+    if not 1 <= n <= MAX_POINTS:
+        raise ValueError(f"{name} {text!r}: n must be >= 1 and <= {MAX_POINTS}, got {n}")
     if not (math.isfinite(lo) and math.isfinite(hi) and lo > 0 and hi > 0):
         raise ValueError(f"{name} {text!r}: lo and hi must be finite numbers > 0")
     if n == 1 and lo != hi:
@@ -45,7 +48,17 @@ def log_range(text, name="range"):
     if hi < lo:
         raise ValueError(f"{name} {text!r}: hi must be >= lo")
     values = np.logspace(math.log10(lo), math.log10(hi), n) if n > 1 else np.array([lo])
-    return tuple(float(f"{v:.6g}") for v in values)
+    values = tuple(float(f"{v:.6g}") for v in values)
+    _distinct(name, text, values)
+    return values
+
+
+def _distinct(name, text, values):
+    """A grid axis names each value once: a repeated one would be one cell asked for twice."""
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{name} {text!r} gives {', '.join(f'{v:g}' for v in repeated)} more than once "
+                         "(values are rounded to 6 significant digits); use fewer points or a wider range")
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,10 @@ class SweepSpec:
                     raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(known_optimizers)}")
         if not isinstance(self.seeds, int) or self.seeds < 1:
             raise ValueError(f"seeds must be an integer >= 1, got {self.seeds!r}")
+        cells = len(self.optimizers) * len(self.lrs) * len(self.weight_decays) * self.seeds
+        if cells > MAX_CELLS:
+            raise ValueError(f"the grid has {cells} cells (optimizers × lrs × weight decays × seeds); "
+                             f"at most {MAX_CELLS}")
         if self.search not in ("grid", "tpe"):
             raise ValueError(f"unknown search {self.search!r}; expected grid or tpe")
         if self.search == "tpe" and (not isinstance(self.trials, int) or self.trials < 1):
@@ -110,6 +127,7 @@ class SweepSpec:
         for name, values in (("lr", self.lrs), ("weight decay", self.weight_decays)):
             if not values or not all(v > 0 and math.isfinite(v) for v in values):
                 raise ValueError(f"{name} values must be finite and > 0, got {values!r}")
+            _distinct(name, ",".join(f"{v:g}" for v in values), tuple(values))
 
     def as_dict(self):
         d = asdict(self)

@@ -1,14 +1,12 @@
-"""The sweep's findings as sentences computed from its numbers, and report.html."""
+"""The sweep's report.html (its findings: :mod:`adamkit.lab.findings`)."""
 
-import base64
 import html
 import math
 
+from adamkit.lab.findings import pm as _pm
+from adamkit.lab.page import figures, items, page
 
-def _pm(mean, std, digits=4):
-    if mean is None:
-        return "—"
-    return f"{mean:.{digits}g}" + (f" ± {std:.2g}" if std is not None else "")
+FOOTER = "<p>Every trial: <code>sweep.csv</code>; these numbers: <code>summary.json</code>.</p>"
 
 
 def _slope(s):
@@ -16,63 +14,6 @@ def _slope(s):
     if m is None or not math.isfinite(m):
         return "—"
     return f"{m:+.2f}" + (f" ± {s['std']:.2f}" if s["std"] is not None and math.isfinite(s["std"]) else "")
-
-
-def findings(summary, confirm=None, labels=None):
-    """One claim per sentence, each from this sweep's numbers."""
-    name = (labels or {}).get
-    out = []
-    if summary["selection"] != "val":
-        out.append(f"Task {summary['task']!r} has no validation split: cells were chosen on "
-                   f"{summary['selection']}, so the best values below are optimistic.")
-    for o, s in summary["optimizers"].items():
-        label = name(o, o)
-        if s["best"] is None:
-            out.append(f"{label}: every run diverged.")
-            continue
-        sentence = f"{label}: {s['verdict']}."
-        b = s["best_slope"]
-        if b["mean"] is not None and math.isfinite(b["mean"]):
-            spread = (f" (± {b['std']:.2f} between seeds)" if b["std"] is not None and math.isfinite(b["std"])
-                      else "")
-            sentence += f" The best cell's weight decay moves as lr^{b['mean']:.2f}{spread}."
-        if s["diverged_cells"]:
-            sentence += f" {s['diverged_cells']} of {s['cells']} cells diverged."
-        out.append(sentence)
-    ranked = [(o, s["best"]["val"]) for o, s in summary["optimizers"].items() if s["best"]]
-    if len(ranked) > 1:
-        ranked.sort(key=lambda x: -x[1] if summary["higher_is_better"] else x[1])
-        (w, wv), (r, rv) = ranked[0], ranked[1]
-        line = (f"Best grid cell: {name(w, w)} ({summary['selection']} {summary['metric']} {wv:.4g}), "
-                f"then {name(r, r)} ({rv:.4g}).")
-        if confirm is None:
-            line += (" A grid's best cell is chosen on the same seeds it is scored on, so its lead is "
-                     "optimistic: --confirm K re-runs each best cell on K fresh seeds.")
-        out.append(line)
-    if confirm:
-        for p in confirm["pairs"]:
-            a, b = name(p["a"], p["a"]), name(p["b"], p["b"])
-            ta, tb = confirm["optimizers"][p["a"]]["test"], confirm["optimizers"][p["b"]]["test"]
-            verdict = ("identical on every seed" if p["identical"] else
-                       "a difference beyond the seed noise" if p["significant"] else
-                       "within the seed noise" if p["p"] is not None else
-                       "no test (fewer than 2 finite, varying runs)")
-            pv = f"Welch's t-test p = {p['p']:.3g}" if p["p"] is not None else "no p-value"
-            out.append(f"On {p['shared_seeds']} fresh seeds, test {summary['metric']}: "
-                       f"{a} {_pm(ta['mean'], ta['std'])} vs {b} {_pm(tb['mean'], tb['std'])} "
-                       f"({pv}; {a} better on {p['a_better']} of "
-                       f"{p['shared_seeds']} seeds): {verdict}.")
-    ran = set(summary["optimizers"])
-    for run, other, shift, form in (("adamw", "adamw-independent", 1, "independent form (wd × lr0)"),
-                                    ("adamw-independent", "adamw", -1, "decoupled form (wd / lr0)")):
-        edge = summary["optimizers"].get(run, {}).get("edge_slope", {}).get("mean")
-        if run in ran and other not in ran and edge is not None and math.isfinite(edge):
-            out.append(f"Read in the {form}, the same {name(run, run)} runs have edge slope {edge + shift:+.2f}: "
-                       "for one lr0 the two forms are the same run, so their slopes differ by exactly 1.")
-    if {"adamw", "adamw-independent"} <= ran:
-        out.append("For one lr0, AdamW (independent) with weight decay wd is the same run as AdamW (decoupled) "
-                   "with wd/lr0: the two heatmaps differ by that shear, one decade of wd per decade of lr.")
-    return out
 
 
 def _best_table(summary, labels):
@@ -100,32 +41,6 @@ def _confirm_table(confirm, summary, labels):
             f"<th>val</th><th>test</th><th>finite runs</th></tr>{rows}</table>")
 
 
-def _page(title, intro, body):
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1250px; margin: 2em auto; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; font-size: 14px; }}
-td, th {{ border: 1px solid #ccc; padding: 4px 10px; text-align: left; }}
-th {{ background: #f2f2f2; }}
-figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
-figcaption {{ color: #555; font-size: 13px; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-{intro}
-{body}
-<p>Every trial: <code>sweep.csv</code>; these numbers: <code>summary.json</code>.</p>
-</body></html>
-"""
-
-
-def _figures(images):
-    return "".join(
-        f"<figure><img alt='{html.escape(c)}' src='data:image/png;base64,"
-        f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{html.escape(c)}</figcaption></figure>"
-        for c, p in images.items())
-
-
 def _setup(spec, seconds):
     budget = f"{spec.steps} steps" if spec.steps else ("the task's quick budget" if spec.quick else "the task's budget")
     model = f", model {html.escape(spec.model)}" if spec.model else ""
@@ -136,7 +51,6 @@ def _setup(spec, seconds):
 def render(summary, spec, images, facts, confirm=None, labels=None, seconds=None):
     """``images``: {caption: PNG path}. Returns the HTML text."""
     labels = labels or {}
-    items = "".join(f"<li>{html.escape(f)}</li>" for f in facts)
     metric = html.escape(summary["metric"] or "")
     intro = f"""<p>{_setup(spec, seconds)} {len(spec.lrs)} learning rates × {len(spec.weight_decays)} weight decays ×
 {spec.seeds} seed(s) per optimizer. Cells are compared on the {summary['selection']} split's {metric}
@@ -146,15 +60,14 @@ best by more than {summary['margin']:.3g} (a tenth of the heatmaps' span unless 
 Slopes are least-squares fits of log wd on log lr, per seed; ± is the standard deviation over seeds.
 Slope 0: the good weight decay does not move with the learning rate; −1: it moves as 1/lr.
 These are what this sweep measured; other models and budgets can draw another picture.</p>"""
-    body = (f"<h2>Findings</h2><ul>{items}</ul><h2>Best configuration per optimizer</h2>{_best_table(summary, labels)}"
-            f"{_confirm_table(confirm, summary, labels)}<h2>Heatmaps</h2>{_figures(images)}")
-    return _page(f"lr × weight decay on {spec.task}", intro, body)
+    body = (f"<h2>Findings</h2>{items(facts)}<h2>Best configuration per optimizer</h2>{_best_table(summary, labels)}"
+            f"{_confirm_table(confirm, summary, labels)}<h2>Heatmaps</h2>{figures(images)}")
+    return page(f"lr × weight decay on {spec.task}", intro + body + FOOTER)
 
 
 def render_search(summary, spec, images, facts, confirm=None, labels=None, seconds=None):
     """The report of a TPE search."""
     labels = labels or {}
-    items = "".join(f"<li>{html.escape(f)}</li>" for f in facts)
     rows = "".join(
         f"<tr><td>{html.escape(labels.get(o, o))}</td><td>{b['lr']:.3g}</td><td>{b['weight_decay']:.3g}</td>"
         f"<td>{b['val']:.4g}</td><td>{b['test']:.4g}</td><td>{len(s['points'])}</td></tr>"
@@ -167,6 +80,6 @@ def render_search(summary, spec, images, facts, confirm=None, labels=None, secon
     intro = (f"<p>{_setup(spec, seconds)} Optuna's TPE sampler over lr in [{min(spec.lrs):g}, {max(spec.lrs):g}] and "
              f"weight decay in [{min(spec.weight_decays):g}, {max(spec.weight_decays):g}] (log scale), "
              f"{spec.trials} trials per optimizer, each the mean of {spec.seeds} seed(s).</p>")
-    body = (f"<h2>Findings</h2><ul>{items}</ul><h2>Best trial per optimizer</h2>{table}"
-            f"{_confirm_table(confirm, summary, labels)}<h2>Trials</h2>{_figures(images)}")
-    return _page(f"TPE search on {spec.task}", intro, body)
+    body = (f"<h2>Findings</h2>{items(facts)}<h2>Best trial per optimizer</h2>{table}"
+            f"{_confirm_table(confirm, summary, labels)}<h2>Trials</h2>{figures(images)}")
+    return page(f"TPE search on {spec.task}", intro + body + FOOTER)

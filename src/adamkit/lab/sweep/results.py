@@ -9,7 +9,7 @@ import numpy as np
 from adamkit.lab.sweep import analysis
 
 COLUMNS = ("role", "optimizer", "lr", "weight_decay", "decay", "seed", "metric", "split", "val", "test", "status",
-           "seconds", "run_dir")
+           "seconds", "run_dir", "reason")
 
 
 def rows(trials, decay_of):
@@ -21,7 +21,8 @@ def rows(trials, decay_of):
                     "weight_decay": a["weight_decay"], "decay": decay_of(a["optimizer"]), "seed": a["seed"],
                     "metric": a["metric"], "split": a.get("selection", "val"), "val": a["val"].get(a["metric"]),
                     "test": a["test"].get(a["metric"]), "status": "diverged" if a["diverged"] else "ok",
-                    "seconds": round(a["seconds"], 3), "run_dir": a["run_dir"]})
+                    "seconds": round(a["seconds"], 3), "run_dir": a["run_dir"],
+                    "reason": a.get("reason") if a["diverged"] else None})
     return sorted(out, key=lambda r: (r["role"] != "grid", r["optimizer"], r["lr"], r["weight_decay"], r["seed"]))
 
 
@@ -94,7 +95,9 @@ def summarize(table, spec, higher_is_better, margin=None):
             "verdict": analysis.verdict(*s["edge"]),
             "rows": [{"lr": spec.lrs[i], "best_wd": _opt(best_mean[i]), "edge_wd": _opt(edge_mean[i])}
                      for i in range(len(spec.lrs))],
-            "diverged_cells": int(np.isnan(mean).sum()), "cells": int(mean.size)}
+            "diverged_cells": int(np.isnan(mean).sum()), "cells": int(mean.size),
+            "diverged_runs": [{k: r.get(k) for k in ("lr", "weight_decay", "seed", "reason")} for r in grid
+                              if r["optimizer"] == o and r["status"] == "diverged"]}
     return out
 
 

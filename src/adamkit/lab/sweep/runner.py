@@ -32,8 +32,11 @@ def _umask():
 def replacing(path):
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename,
     so a reader (or a kill) never meets a half-written file."""
+    from adamkit.lab.output import clean_stale, temp_prefix
+
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=path.suffix, dir=path.parent)
+    clean_stale(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.stem), suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -49,43 +52,80 @@ def write_atomic(path, text):
         tmp.write_text(text, encoding="utf-8")
 
 
+def _check_saved(saved, out, spec, where):
+    """Refuse (SweepMismatch) a sweep directory whose settings file holds another sweep."""
+    try:
+        meta = json.loads(saved.read_text())
+        old = SweepSpec.from_dict(meta["spec"])
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise SweepMismatch(f"{str(saved)!r} is not a sweep's settings file ({e}); choose another --out") from None
+    diff = spec.differences(old)
+    if diff:
+        raise SweepMismatch(f"{str(out)!r} holds a different sweep ({'; '.join(diff)}); rerun that command or "
+                            "choose another --out")
+    if meta.get("storage") != where:
+        raise SweepMismatch(f"{str(out)!r} keeps its trials in {meta.get('storage')}, not {where}; "
+                            "pass that --storage")
+
+
+def _claim_directory(saved, out, spec, where):
+    """Write ``sweep.json`` unless it exists, in one step that only one of several sweeps started
+    at once can win (a hard link of a complete file fails where the name is taken); the others
+    read the winner's and are refused unless it is the same sweep."""
+    text = json.dumps({"spec": spec.as_dict(), "storage": where, "study": spec.study_name}, indent=2) + "\n"
+    from adamkit.lab.output import clean_stale, temp_prefix
+
+    clean_stale(out)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix("sweep.json"), dir=out)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        try:
+            try:
+                os.link(tmp, saved)
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links: an exclusive create instead
+                with open(saved, "x", encoding="utf-8") as f:
+                    f.write(text)
+        except FileExistsError:
+            _check_saved(saved, out, spec, where)
+    finally:
+        os.unlink(tmp)
+
+
+def _is_sweep_entry(name):
+    return name.startswith(("sweep.db", ".sweep.json.tmp-"))
+
+
 def prepare(out, spec: SweepSpec, url=None, heartbeat=st.DEFAULT_HEARTBEAT, direction="minimize"):
     """Check ``out`` holds this sweep (or nothing), open its storage and study.
 
     Returns ``(storage, study)``. A directory or study from a different command is
-    refused (:class:`SweepMismatch`) before anything is written.
+    refused (:class:`SweepMismatch`) before anything is trained, also when the two are
+    started at the same moment.
     """
     out = Path(out)
     where = st.redact(url) if url else EMBEDDED  # a moved directory keeps its embedded storage
     url = url or st.default_url(out)
     st.scheme(url)
+    if os.path.islink(out) and not out.exists():
+        raise SweepMismatch(f"--out {str(out)!r} is a symbolic link to nothing; choose another --out")
     saved = out / "sweep.json"
     if saved.exists():
-        try:
-            meta = json.loads(saved.read_text())
-            old = SweepSpec.from_dict(meta["spec"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise SweepMismatch(f"{saved} is not a sweep's settings file ({e}); choose another --out") from None
-        diff = spec.differences(old)
-        if diff:
-            raise SweepMismatch(f"{out} holds a different sweep ({'; '.join(diff)}); rerun that command or "
-                                "choose another --out")
-        if meta.get("storage") != where:
-            raise SweepMismatch(f"{out} keeps its trials in {meta.get('storage')}, not {where}; "
-                                "pass that --storage")
-    elif out.exists() and any(not p.name.startswith("sweep.db") for p in out.iterdir()):
-        raise SweepMismatch(f"{out} exists and is not a sweep directory; choose another --out")
+        _check_saved(saved, out, spec, where)
+    elif out.exists() and any(not _is_sweep_entry(p.name) for p in out.iterdir()):
+        raise SweepMismatch(f"{str(out)!r} exists and is not a sweep directory; choose another --out")
     storage = st.open_storage(url, heartbeat)
     out.mkdir(parents=True, exist_ok=True)
+    _claim_directory(saved, out, spec, where)
     study = st.open_study(storage, spec.study_name, direction)
     stored = study.user_attrs.get("spec")
     if stored is not None and SweepSpec.from_dict(stored) != spec:
         raise SweepMismatch(f"study {spec.study_name!r} in {st.redact(url)!r} holds a different sweep")
     if stored is None:
         study.set_user_attr("spec", spec.as_dict())
-    if not saved.exists():
-        write_atomic(saved, json.dumps({"spec": spec.as_dict(), "storage": where,
-                                         "study": spec.study_name}, indent=2) + "\n")
     return storage, study
 
 
@@ -109,12 +149,14 @@ def execute(storage, study, cells, objective, out, *, jobs=1, heartbeat=st.DEFAU
     one per cell.
     """
     queue = st.Queue(storage, study, cells)
+    cells = queue.cells  # each once
 
     def report():
         if progress:
             progress(queue.status()[0], len(cells))
 
     report()
+    jobs = min(jobs, len(cells))  # a worker more than there are cells would only wait
     if jobs <= 1:
         queue.work(objective, out, higher_is_better=higher_is_better, interval=heartbeat, on_trial=report)
     else:

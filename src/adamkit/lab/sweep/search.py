@@ -9,6 +9,7 @@ at once may finish a few more than asked: the report reads the first ``trials``.
 
 import math
 import multiprocessing
+import os
 import time
 import warnings
 from pathlib import Path
@@ -32,7 +33,7 @@ def _objective(spec, optimizer, train, out, higher):
             run_dir = Path(out) / "runs" / f"{cell.slug}-t{trial.number}"
             o = train(cell, run_dir)
             seeds.append({"seed": seed, "val": o["val"].get(o["metric"]), "test": o["test"].get(o["metric"]),
-                          "diverged": bool(o["diverged"]), "run_dir": str(run_dir)})
+                          "diverged": bool(o["diverged"]), "reason": o.get("reason"), "run_dir": str(run_dir)})
         vals = [s["val"] for s in seeds]
         trial.set_user_attr("outcome", {"optimizer": optimizer, "metric": o["metric"],
                                         "selection": o.get("selection", "val"), "seeds": seeds,
@@ -50,19 +51,38 @@ def _complete(study):
     return sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number)
 
 
-def _work(url, heartbeat, spec, optimizer, train, out, higher):
+def _work(url, heartbeat, spec, optimizer, train, out, higher, parent=None):
+    """Ask, train, tell until the study holds ``spec.trials`` complete trials. Optuna's
+    ``optimize`` would stop this worker when another failed its trial as stale (this one paused
+    past three heartbeats); here that trial's result is dropped and the search goes on."""
     import optuna
-    from optuna.study import MaxTrialsCallback
 
     storage = st.open_storage(url, heartbeat)
     study = st.open_study(storage, study_name(spec, optimizer), "maximize" if higher else "minimize")
-    if len(_complete(study)) >= spec.trials:
-        return
     study.sampler = optuna.samplers.TPESampler(n_startup_trials=min(10, max(1, spec.trials // 3)))
+    objective = _objective(spec, optimizer, train, out, higher)
+    S = optuna.trial.TrialState
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.optimize(_objective(spec, optimizer, train, out, higher),
-                       callbacks=[MaxTrialsCallback(spec.trials, states=(optuna.trial.TrialState.COMPLETE,))])
+        # this loop is what optimize does with heartbeats, less its stop on a taken-over trial
+        warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
+        while len(_complete(study)) < spec.trials:
+            optuna.storages.fail_stale_trials(study)
+            trial = study.ask()
+            value, state = None, S.COMPLETE
+            with st._Heartbeat(storage, trial._trial_id, heartbeat, parent):
+                try:
+                    value = objective(trial)
+                except BaseException as e:
+                    running = storage.get_trial(trial._trial_id).state == S.RUNNING
+                    if running or isinstance(e, KeyboardInterrupt):
+                        if running:  # failed at once: the next worker need not wait for its heartbeat
+                            storage.set_trial_user_attr(trial._trial_id, "error", f"{type(e).__name__}: {e}"[:500])
+                            study.tell(trial, state=S.FAIL, skip_if_finished=True)
+                        raise
+                    state = None  # failed as stale by another worker while this one was paused: dropped
+            if state is not None:
+                study.tell(trial, value, skip_if_finished=True)  # skipped, too, if failed as stale meanwhile
 
 
 def _worker(*args):
@@ -76,14 +96,14 @@ def search(storage, spec, train, out, *, jobs=1, heartbeat=st.DEFAULT_HEARTBEAT,
            progress=None):
     """Run each optimizer's study to ``spec.trials`` complete trials; returns
     ``{optimizer: [first trials complete trials]}``."""
-    found = {}
+    found, jobs = {}, min(jobs, spec.trials)
     for optimizer in spec.optimizers:
         args = (storage.url, heartbeat, spec, optimizer, train, str(out), higher_is_better)
         if jobs <= 1:
             _work(*args)
         else:
             ctx = multiprocessing.get_context("spawn")
-            procs = [ctx.Process(target=_worker, args=args, daemon=True) for _ in range(jobs)]
+            procs = [ctx.Process(target=_worker, args=(*args, os.getpid()), daemon=True) for _ in range(jobs)]
             for p in procs:
                 p.start()
             try:
@@ -113,7 +133,8 @@ def rows(found, decay_of):
                             "weight_decay": float(f"{t.params['weight_decay']:.6g}"), "decay": decay_of(optimizer),
                             "seed": s["seed"], "metric": a["metric"], "split": a["selection"], "val": s["val"],
                             "test": s["test"], "status": "diverged" if s["diverged"] else "ok",
-                            "seconds": round(a["seconds"] / len(a["seeds"]), 3), "run_dir": s["run_dir"]})
+                            "seconds": round(a["seconds"] / len(a["seeds"]), 3), "run_dir": s["run_dir"],
+                            "reason": s.get("reason") if s["diverged"] else None})
     return out
 
 
@@ -134,22 +155,11 @@ def summarize(found, spec, higher):
             out["metric"], out["selection"] = a["metric"], a["selection"]
         finite = [p for p in points if p["val"] is not None]
         best = (max if higher else min)(finite, key=lambda p: p["val"]) if finite else None
+        gone = [{"lr": float(f"{t.params['lr']:.6g}"), "weight_decay": float(f"{t.params['weight_decay']:.6g}"),
+                 "seed": sd["seed"], "reason": sd.get("reason")}
+                for t in trials for sd in t.user_attrs["outcome"]["seeds"] if sd["diverged"]]
         out["optimizers"][optimizer] = {"points": points, "best": best,
-                                        "diverged": len(points) - len(finite)}
-    return out
-
-
-def findings(summary, labels):
-    out = [f"TPE search, {summary['trials']} trials per optimizer, each the mean of {summary['seeds']} seed(s). "
-           "A search samples where it expects good values, so it gives no edge or slope: run a grid for those."]
-    for o, s in summary["optimizers"].items():
-        b = s["best"]
-        if b is None:
-            out.append(f"{labels.get(o, o)}: every trial diverged.")
-            continue
-        out.append(f"{labels.get(o, o)}: best at lr {b['lr']:.3g}, weight decay {b['weight_decay']:.3g} "
-                   f"({summary['selection']} {summary['metric']} {b['val']:.4g}, test {b['test']:.4g})"
-                   + (f"; {s['diverged']} of {len(s['points'])} trials diverged." if s["diverged"] else "."))
+                                        "diverged": len(points) - len(finite), "diverged_runs": gone}
     return out
 
 

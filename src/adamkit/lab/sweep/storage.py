@@ -17,17 +17,21 @@ machines) claim waiting trials, run them and record the outcome. Four things mak
   instead of leaving early, so the sweep ends only when every cell has a result.
 """
 
+import errno
 import fcntl
 import math
 import os
+import re
 import socket
 import sqlite3
+import stat
+import sys
 import threading
 import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from adamkit.lab.sweep.grid import Cell
 
@@ -44,28 +48,113 @@ def default_url(out):
     return f"sqlite:///{Path(out).resolve() / 'sweep.db'}"
 
 
+EXPECTED = "expected sqlite:///PATH or postgresql://USER:PASSWORD@HOST[:PORT]/DATABASE"
+# scheme://, then the authority up to the path: its user information ends at its *last* '@'
+_AUTHORITY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)")
+
+
+def _userinfo(url):
+    """``(user, password)`` of ``url`` as written (None where absent), whatever else is malformed."""
+    m = _AUTHORITY.match(url)
+    if not m or "@" not in m.group(2):
+        return None, None
+    info = m.group(2).rsplit("@", 1)[0]
+    user, colon, password = info.partition(":")
+    return user, password if colon else None
+
+
 def redact(url):
-    """``url`` without its password, for messages and the saved settings."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """``url`` without its password, for messages and the saved settings; a malformed URL or a
+    password holding an unencoded ``@`` included."""
+    m = _AUTHORITY.match(url)
+    if not m or "@" not in m.group(2):
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
+    info, host = m.group(2).rsplit("@", 1)
+    user, colon, _ = info.partition(":")
+    return f"{m.group(1)}{user}{':***' if colon else ''}@{host}{url[m.end():]}"
+
+
+def scrub(text, url):
+    """``text`` (a driver's message) with ``url``'s password, and any piece of it, masked."""
+    _, password = _userinfo(url)
+    if password:
+        for secret in sorted({password, unquote(password), *password.split("@")}, key=len, reverse=True):
+            if len(secret) >= 3:
+                text = text.replace(secret, "***")
+    return text
 
 
 def scheme(url):
-    name = urlsplit(url).scheme.split("+")[0]
+    """The storage kind of ``url`` (sqlite or postgresql); StorageError, with the password masked,
+    for a malformed URL or an unknown kind."""
+    shown = redact(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+    except ValueError as e:
+        raise StorageError(f"--storage {shown!r} is malformed ({e}); {EXPECTED}") from None
+    name = parts.scheme.split("+")[0]
     if name not in SCHEMES:
-        raise StorageError(f"unknown storage scheme {name or url!r} in --storage {redact(url)!r}; expected "
-                           "sqlite:///PATH or postgresql://USER:PASSWORD@HOST[:PORT]/DATABASE")
+        raise StorageError(f"unknown storage scheme {name or shown!r} in --storage {shown!r}; {EXPECTED}")
+    m = _AUTHORITY.match(url)
+    if m and m.group(2).count("@") > 1:
+        raise StorageError(f"--storage {shown!r}: the user name or password holds an '@'; write it as %40")
+    if name == "sqlite" and m and m.group(2):
+        raise StorageError(f"--storage {shown!r}: a SQLite URL names a file, no host, user or password; "
+                           "expected sqlite:///PATH")
     return name
 
 
 def _sqlite_path(url):
     path = url.split(":///", 1)[1] if ":///" in url else ""
     if not path:
-        raise StorageError(f"--storage {url!r} names no file; expected sqlite:///PATH")
+        raise StorageError(f"--storage {redact(url)!r} names no file; expected sqlite:///PATH")
     return Path(path)
+
+
+@contextmanager
+def _file_lock(path):
+    """An exclusive ``flock`` on ``path``, created if missing; a symbolic link there is refused,
+    never followed (it could point anywhere outside the sweep directory)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise StorageError(f"{str(path)!r} is a symbolic link; a lock file must be a plain file "
+                               "(remove the link)") from None
+        raise StorageError(f"cannot create the lock file {str(path)!r}: {e.strerror or e}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StorageError(f"{str(path)!r} is not a plain file; a lock file must be one (remove it)")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _schema_lock(url, engine_kwargs):
+    """Held while Optuna creates its tables: N workers or machines started at once against a new
+    database would otherwise each try to create them, and all but one fail."""
+    if url.startswith("sqlite"):
+        with _file_lock(f"{_sqlite_path(url)}.lock"):
+            yield
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, **engine_kwargs)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(hashtext('adamkit-optuna-schema'))"))
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(hashtext('adamkit-optuna-schema'))"))
+    finally:
+        engine.dispose()
 
 
 def open_storage(url, heartbeat=DEFAULT_HEARTBEAT):
@@ -77,15 +166,15 @@ def open_storage(url, heartbeat=DEFAULT_HEARTBEAT):
         if kind == "sqlite":
             path = _sqlite_path(url)
             path.parent.mkdir(parents=True, exist_ok=True)
-            # WAL lets readers (progress, reports) run beside a writer; it persists in the file.
-            with sqlite3.connect(path, timeout=60) as db:
-                db.execute("PRAGMA journal_mode=WAL")
             engine_kwargs = {"connect_args": {"timeout": 60}}
         else:
             engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
             if url.startswith("postgresql://"):  # the driver the lab extra installs, whatever SQLAlchemy's default
                 url = "postgresql+psycopg://" + url[len("postgresql://"):]
-        with warnings.catch_warnings():
+        with _schema_lock(url, engine_kwargs), warnings.catch_warnings():
+            if kind == "sqlite":  # WAL lets readers (progress, reports) run beside a writer; it persists
+                with sqlite3.connect(path, timeout=60) as db:
+                    db.execute("PRAGMA journal_mode=WAL")
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=int(heartbeat),
                                               grace_period=3 * int(heartbeat))
@@ -93,19 +182,15 @@ def open_storage(url, heartbeat=DEFAULT_HEARTBEAT):
         raise
     except Exception as e:  # sqlalchemy's OperationalError, a missing driver, a bad URL, an unwritable file
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise StorageError(f"cannot open storage {shown!r}: {reason}") from None
+        raise StorageError(f"cannot open storage {shown!r}: {scrub(reason, url)}") from None
 
 
 @contextmanager
 def exclusive(storage, name):
     """Hold a lock that every worker of this storage agrees on (released if the process dies)."""
     if storage.url.startswith("sqlite"):
-        with open(f"{_sqlite_path(storage.url)}.lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        with _file_lock(f"{_sqlite_path(storage.url)}.lock"):
+            yield
     else:
         from sqlalchemy import text
 
@@ -122,9 +207,13 @@ def open_study(storage, name, direction="minimize"):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return optuna.create_study(storage=storage, study_name=name, direction=direction, load_if_exists=True)
+        with exclusive(storage, "adamkit-open-study"):  # N starters at once: one creates it, the rest load it
+            return optuna.create_study(storage=storage, study_name=name, direction=direction, load_if_exists=True)
+    except StorageError:
+        raise
     except Exception as e:
-        raise StorageError(f"cannot open study {name!r} in {redact(storage.url)!r}: {e}") from None
+        raise StorageError(f"cannot open study {name!r} in {redact(storage.url)!r}: "
+                           f"{scrub(str(e), storage.url)}") from None
 
 
 def cell_of(trial):
@@ -173,7 +262,8 @@ class Queue:
     def __init__(self, storage, study, cells):
         from optuna.trial import TrialState
 
-        self.storage, self.study, self.cells, self.S = storage, study, list(cells), TrialState
+        # each cell once: a cell listed twice would wait forever for a second result
+        self.storage, self.study, self.cells, self.S = storage, study, list(dict.fromkeys(cells)), TrialState
         self.keys = {c.key for c in self.cells}
 
     def _trials(self, *states):
@@ -218,10 +308,19 @@ class Queue:
                     pass
         return None
 
+    def _taken_over(self, trial_id):
+        """Whether another worker has finished this worker's trial: failed it as stale while this
+        one was paused (a laptop lid, a stopped VM) for longer than three heartbeats."""
+        try:
+            return self.storage.get_trial(trial_id).state != self.S.RUNNING
+        except Exception:  # the storage unreachable: not known to be taken over
+            return False
+
     def _run(self, trial_id, beat, objective, out, higher_is_better):
-        """Run one claimed trial and record its outcome. Any interruption before the result
-        is stored (Ctrl-C, an error) marks the trial failed at once, so the next worker
-        reruns its cell without waiting for the heartbeat to go stale."""
+        """Run one claimed trial and record its outcome; returns whether it was recorded. Any
+        interruption before the result is stored (Ctrl-C, an error) marks the trial failed at
+        once, so the next worker reruns its cell without waiting for the heartbeat to go stale.
+        A trial that another worker failed as stale meanwhile is dropped: its cell runs again."""
         import optuna
 
         trial = optuna.Trial(self.study, trial_id)
@@ -235,14 +334,20 @@ class Queue:
                          "selection": outcome.get("selection", "val"),
                          "val": {k: _finite(v) for k, v in outcome["val"].items()},
                          "test": {k: _finite(v) for k, v in outcome["test"].items()},
-                         "diverged": bool(outcome["diverged"]), "seconds": time.perf_counter() - started,
+                         "diverged": bool(outcome["diverged"]), "reason": outcome.get("reason"),
+                         "seconds": time.perf_counter() - started,
                          "run_dir": str(run_dir), "host": socket.gethostname()}
                 trial.set_user_attr("outcome", attrs)  # one write: each is a transaction
                 value = _finite(outcome["val"].get(outcome["metric"]))
                 if value is None:  # diverged: the worst value, so that a search never prefers it
                     value = -math.inf if higher_is_better else math.inf
                 self.study.tell(trial, value)
+                return True
             except BaseException as e:
+                if not isinstance(e, KeyboardInterrupt) and self._taken_over(trial_id):
+                    print(f"adamkit: trial {trial_id} was given up as stale while this worker was paused; "
+                          "its result is dropped and its cell runs again", file=sys.stderr)
+                    return False
                 self._fail(trial_id, e)
                 raise
 
@@ -268,8 +373,7 @@ class Queue:
         while True:
             claimed = self._claim(interval, parent)
             if claimed is not None:
-                self._run(*claimed, objective, out, higher_is_better)
-                ran += 1
+                ran += self._run(*claimed, objective, out, higher_is_better)
                 if on_trial:
                     on_trial()
                 continue

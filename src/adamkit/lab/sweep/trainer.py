@@ -1,6 +1,8 @@
 """The sweep's trial function: one cell trained by :func:`adamkit.lab.run.run`, its records kept."""
 
+import os
 import shutil
+import uuid
 
 from adamkit.lab.output import CsvRows, atomic_directory, write_json
 from adamkit.lab.sweep.grid import SweepSpec
@@ -23,17 +25,26 @@ def train_cell(spec: SweepSpec, cell, run_dir):
     from adamkit.lab.run import FIELDS, run
 
     result = run(run_config(spec, cell))
-    if run_dir.exists():  # an earlier attempt finished writing but was killed before its result was stored
-        shutil.rmtree(run_dir)
-    with atomic_directory(run_dir) as tmp:
+    attempt = run_dir.with_name(f".{run_dir.name}.attempt-{uuid.uuid4().hex[:8]}")
+    with atomic_directory(attempt) as tmp:
         rows = CsvRows(tmp / "metrics.csv", FIELDS)
         rows.write(result.records)
         rows.close()
         write_json(tmp / "summary.json", result.summary())
+    try:
+        os.rename(attempt, run_dir)
+    except OSError:  # an earlier attempt's complete directory (killed, or paused and run again meanwhile):
+        old = run_dir.with_name(f".{run_dir.name}.old-{uuid.uuid4().hex[:8]}")  # the same cell and seed
+        try:
+            os.rename(run_dir, old)
+        except FileNotFoundError:
+            pass
+        os.rename(attempt, run_dir)
+        shutil.rmtree(old, ignore_errors=True)
     selection = "val" if result.final.get("val") else "test"
     return {"metric": result.primary, "higher_is_better": result.higher_is_better, "selection": selection,
             "val": result.final.get(selection, {}), "test": result.final.get("test", {}),
-            "diverged": result.diverged}
+            "diverged": result.diverged, "reason": result.diverged_reason}
 
 
 def task_direction(task):

@@ -6,6 +6,8 @@ A task is a description (class attributes, read by ``adamkit tasks`` and by
 step and ``evaluate()`` for the metrics of every split.
 """
 
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,22 +63,30 @@ class Task:
         raise NotImplementedError
 
 
+MAX_DATA_BYTES = 256 << 20
+
+
 def read_utf8(path):
     """The text of the user's ``--data`` file; ValueError (naming the line) if it cannot be read."""
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            if stat.S_ISCHR(os.fstat(f.fileno()).st_mode) or stat.S_ISBLK(os.fstat(f.fileno()).st_mode):
+                raise ValueError(f"--data {path!r} is a device, not a data file")
+            raw = f.read(MAX_DATA_BYTES + 1)
     except FileNotFoundError:
         raise ValueError(f"--data {path!r}: no such file") from None
     except IsADirectoryError:
         raise ValueError(f"--data {path!r} is a directory, not a file") from None
     except OSError as e:
         raise ValueError(f"--data {path!r} cannot be read: {e.strerror or e}") from None
+    if len(raw) > MAX_DATA_BYTES:
+        raise ValueError(f"--data {path!r} is larger than {MAX_DATA_BYTES >> 20} MiB, the most the lab reads "
+                         "into memory")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
-        raise ValueError(f"{path}, line {line}: not UTF-8 text ({e.reason})") from None
+        raise ValueError(f"--data {path!r}, line {line}: not UTF-8 text ({e.reason})") from None
 
 
 def batches(n, batch_size, generator):

@@ -29,23 +29,34 @@ def generated(users=1000, items=800, rank=8, observed=0.05, noise=0.5, seed=0):
     return rows, cols, 3.5 + signal + noise * rng.standard_normal(rows.size)
 
 
+MAX_LINE = 4096  # characters per user,item,rating line: far above any real one, far below csv's field limit
+
+
 def read_ratings(path):
     """``(user, item, rating)`` index arrays from ``user,item,rating`` lines; ValueError names
     the first bad line."""
     users, items, ratings = {}, {}, []
-    for number, row in enumerate(csv.reader(read_utf8(path).splitlines()), 1):
+    lines = read_utf8(path).splitlines()
+    for number, line in enumerate(lines, 1):
+        if len(line) > MAX_LINE:
+            raise ValueError(f"--data {path!r}, line {number}: {len(line)} characters; a user,item,rating line "
+                             f"has at most {MAX_LINE}")
+        try:
+            row = next(csv.reader([line]), [])
+        except csv.Error as e:
+            raise ValueError(f"--data {path!r}, line {number}: not a CSV line ({e})") from None
         if not "".join(row).strip():
             continue
         if len(row) != 3:
-            raise ValueError(f"{path}, line {number}: expected 3 columns user,item,rating, got {len(row)}")
+            raise ValueError(f"--data {path!r}, line {number}: expected 3 columns user,item,rating, got {len(row)}")
         try:
             rating = float(row[2])
         except ValueError:
             if number == 1:  # a header line
                 continue
-            raise ValueError(f"{path}, line {number}: rating {row[2].strip()!r} is not a number") from None
+            raise ValueError(f"--data {path!r}, line {number}: rating {row[2].strip()!r} is not a number") from None
         if not math.isfinite(rating):
-            raise ValueError(f"{path}, line {number}: rating {row[2].strip()!r} is not finite")
+            raise ValueError(f"--data {path!r}, line {number}: rating {row[2].strip()!r} is not finite")
         ratings.append((users.setdefault(row[0].strip(), len(users)),
                         items.setdefault(row[1].strip(), len(items)), rating))
     if len(ratings) < 20:
