@@ -6,7 +6,7 @@ import sys
 import threading
 
 from adamkit.lab.commands import advise, compare, demo, run, sweep, tasks
-from adamkit.lab.commands.common import UsageError
+from adamkit.lab.commands.common import Terminated, UsageError
 
 COMMANDS = (demo, tasks, run, compare, sweep, advise)
 
@@ -18,10 +18,6 @@ def parser():
     for command in COMMANDS:
         command.add_parser(sub)
     return p
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so that every half-written output is removed on the way out."""
 
 
 def _terminate(signum, frame):

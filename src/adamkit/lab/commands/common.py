@@ -6,6 +6,10 @@ import time
 from pathlib import Path
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every half-written output is removed on the way out."""
+
+
 class UsageError(Exception):
     """Bad input: one line on stderr and exit code 2."""
 

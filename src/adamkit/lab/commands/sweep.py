@@ -4,7 +4,7 @@ import os
 import sys
 from pathlib import Path
 
-from adamkit.lab.commands.common import UsageError, add_run_options, saving
+from adamkit.lab.commands.common import Terminated, UsageError, add_run_options, saving
 
 # Where the AdamW paper's picture shows: on mnist1d, the MLP with BatchNorm (scale-invariant weights);
 # the plain MLP and the CNN draw other pictures.
@@ -128,7 +128,6 @@ def main(args):
         print(f"adamkit: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: finished trials are kept in the storage
-        from adamkit.lab.cli import Terminated
 
         how = "terminated" if isinstance(e, Terminated) else "interrupted"
         print(f"\nadamkit: {how}; finished trials are kept: rerun the same command to continue", file=sys.stderr)
