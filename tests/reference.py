@@ -27,6 +27,8 @@ class AdamRef:
             self.p = self.p - lr * self.wd * self.p
         elif self.decay == "independent":
             self.p = self.p - eta * self.wd * self.p
+        elif self.decay == "corrected":
+            self.p = self.p - lr * eta * self.wd * self.p
         else:
             raise AssertionError(self.decay)
         self.m = self.b1 * self.m + (1.0 - self.b1) * g
@@ -58,6 +60,8 @@ class SGDRef:
             self.p = self.p * (1.0 - lr * self.wd)
         elif self.decay == "independent":
             self.p = self.p * (1.0 - eta * self.wd)
+        elif self.decay == "corrected":
+            self.p = self.p * (1.0 - lr * eta * self.wd)
         else:
             raise AssertionError(self.decay)
         if self.mu:

@@ -20,6 +20,9 @@ Weight-decay modes (``decay=``)::
     "independent"  p <- p * (1 - eta * wd)   before the step (Loshchilov & Hutter,
                                              Algorithm 2: decay follows the schedule
                                              but not the base learning rate)
+    "corrected"    p <- p * (1 - lr*eta*wd)  before the step (AdamC, Defazio 2025:
+                                             torch's form with wd following the
+                                             schedule, wd_t = wd * lr_t / lr_max)
 
 For one fixed base rate lr0, "independent" with ``wd`` equals "decoupled" with
 ``wd / lr0``; across a sweep of lr0 at fixed ``wd`` they differ.
@@ -61,6 +64,8 @@ DECAY_MODES = {m.name: m for m in (
               lambda wd, lr, eta: DecayTerms(shrink=1 - lr * wd)),
     DecayMode("independent", "p <- p*(1 - eta*wd), eta = lr/lr_ref (Loshchilov & Hutter)", True,
               lambda wd, lr, eta: DecayTerms(shrink=1 - eta * wd), reads_eta=True),
+    DecayMode("corrected", "p <- p*(1 - lr*eta*wd), eta = lr/lr_ref (AdamC, Defazio 2025)", True,
+              lambda wd, lr, eta: DecayTerms(shrink=1 - lr * eta * wd), reads_eta=True),
 )}
 
 

@@ -1,7 +1,7 @@
 """Keras 3 optimizers over :mod:`adamkit.rules`, on the TensorFlow, JAX and PyTorch backends.
 
 They speak Keras's dialect (``learning_rate``, ``beta_1``, ``beta_2``, ``epsilon``,
-``weight_decay``, ``exclude_from_weight_decay``) and add ``decay_mode=`` with the four modes.
+``weight_decay``, ``exclude_from_weight_decay``) and add ``decay_mode=`` with the five modes.
 As in Keras, ``weight_decay`` alone means decoupled decay (``decay_mode="decoupled"``);
 ``decay_mode="l2"`` is ``torch.optim.Adam``'s coupled penalty. Keras's base class would apply
 decoupled decay on its own for any ``weight_decay``: here the rule applies it, once.
@@ -38,7 +38,8 @@ _ARGS = {
             ``"l2"``: ``g <- g + wd * p``; ``"l1"``: ``g <- g + wd * sign(p)``;
             ``"decoupled"``: ``p <- p * (1 - lr_t * wd)``; ``"independent"``:
             ``p <- p * (1 - eta_t * wd)`` with ``eta_t = lr_t / reference_learning_rate``
-            (Loshchilov & Hutter's fully decoupled decay). Every mode is computed as written for
+            (Loshchilov & Hutter's fully decoupled decay); ``"corrected"``:
+            ``p <- p * (1 - lr_t * eta_t * wd)`` (AdamC). Every mode is computed as written for
             any rate, as on the other backends; a factor outside (0, 1] or an ``eta_t`` above 1
             that Python can see is warned about once.""",
     "decay": """decay: alias of ``decay_mode``. A number is refused with an explanation:
@@ -148,9 +149,9 @@ class _Base(keras.optimizers.Optimizer):
 
     def _derive_reference(self, learning_rate):
         peak = peak_learning_rate(learning_rate)
-        if peak is None and self.decay_mode == "independent":
+        if peak is None and rules.DECAY_MODES[self.decay_mode].reads_eta:
             raise ValueError(
-                f"decay_mode='independent' needs reference_learning_rate= with learning_rate={learning_rate!r}: "
+                f"decay_mode={self.decay_mode!r} needs reference_learning_rate= with learning_rate={learning_rate!r}: "
                 "eta_t = lr_t / reference_learning_rate, and the peak of this learning rate is not known; pass the "
                 "rate at which the decay should have its full strength weight_decay (usually the peak)")
         self._reference = peak

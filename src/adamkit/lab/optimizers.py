@@ -34,6 +34,8 @@ OPTIMIZERS = {o.name: o for o in [
               rule="p = p * (1 - lr*wd);  then Adam   (torch.optim.AdamW)"),
     Optimizer("adamw-independent", "AdamW (independent)", "adam", "independent", "adam",
               rule="p = p * (1 - eta*wd), eta = lr/lr0;  then Adam   (Loshchilov & Hutter)"),
+    Optimizer("adamw-corrected", "AdamW (corrected)", "adam", "corrected", "adam",
+              rule="p = p * (1 - lr*eta*wd), eta = lr/lr0;  then Adam   (AdamC, Defazio)"),
 ]}
 
 DECAY_MODES = tuple(rules.DECAY_MODES)

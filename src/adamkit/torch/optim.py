@@ -34,9 +34,10 @@ _ARGS_COMMON = """
 _ARGS_OWN = """
         decay (str): the weight-decay mode, one of ``"l2"`` (``g += wd*p``), ``"l1"``
             (``g += wd*sign(p)``), ``"decoupled"`` (``p *= 1 - lr_t*wd``, torch.optim.AdamW) or
-            ``"independent"`` (``p *= 1 - eta_t*wd``, Loshchilov & Hutter).
+            ``"independent"`` (``p *= 1 - eta_t*wd``, Loshchilov & Hutter) or ``"corrected"``
+            (``p *= 1 - lr_t*eta_t*wd``, AdamC: torch's form with wd following the schedule).
         reference_lr (float): the rate ``eta_t = lr_t / reference_lr`` is measured against for
-            ``"independent"`` decay; default: ``lr`` as constructed, per group
+            the modes that read it (``"independent"``, ``"corrected"``); default: ``lr`` as constructed, per group
             (see :func:`adamkit.rules.schedule_multiplier`).
         impl (str): ``"auto"`` (default), ``"reference"``, ``"foreach"``, ``"fused"``, ``"cpu"``
             or ``"triton"``; ``explain()`` shows which kernel updates each tensor and why.
