@@ -633,7 +633,8 @@ class AdEMAMix(_Base):
     .. math::
         m_1 = \\beta_1 m_1 + (1-\\beta_1) g, \\quad m_2 = \\beta_{{3,t}} m_2 + (1-\\beta_{{3,t}}) g, \\quad
         v = \\beta_2 v + (1-\\beta_2) g^2, \\quad
-        p \\leftarrow s\\,p - \\text{{lr}} \\, \\frac{{m_1/(1-\\beta_1^t) + \\alpha_t m_2}}{{\\sqrt{{v/(1-\\beta_2^t)}} + \\epsilon}}
+        p \\leftarrow s\\,p - \\text{{lr}} \\,
+        \\frac{{m_1/(1-\\beta_1^t) + \\alpha_t m_2}}{{\\sqrt{{v/(1-\\beta_2^t)}} + \\epsilon}}
     {_ARGS_COMMON}
         betas (tuple): ``(beta1, beta2, beta3)``: fast EMA, second moment, slow EMA; default
             ``(0.9, 0.999, 0.9999)``.
@@ -642,7 +643,8 @@ class AdEMAMix(_Base):
             ``beta1``, half-life growing linearly); None (default): no warm-up. See
             :func:`adamkit.rules.ademamix_schedules`.
         eps (float): added to the bias-corrected ``sqrt(v)``, default ``1e-8``.
-        state_dtype (torch.dtype): dtype of ``exp_avg``/``exp_avg_sq``/``exp_avg_slow``; default: the param's.{_ARGS_OWN}
+        state_dtype (torch.dtype): dtype of ``exp_avg``/``exp_avg_sq``/``exp_avg_slow``; default: the
+            param's.{_ARGS_OWN}
 
     Default ``decay="decoupled"``, ``weight_decay=1e-2`` (the paper's and bitsandbytes').
     """
