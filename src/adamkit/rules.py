@@ -28,6 +28,7 @@ For one fixed base rate lr0, "independent" with ``wd`` equals "decoupled" with
 ``wd / lr0``; across a sweep of lr0 at fixed ``wd`` they differ.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -221,6 +222,107 @@ def adam(p, g, m, v, vmax=None, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
     return p - lr * (m / bias1) / denom, m, v, vmax
 
 
+def stable_adamw(p, g, m, v, *, step, lr, beta1=0.9, beta2=0.99, eps=1e-6, l2=0.0, l1=0.0, shrink=1.0,
+                 maximize=False, xp=None):
+    r"""One StableAdamW step (Wortsman et al. 2023, "Stable and low-precision training for
+    large-scale vision-language models", Algorithm 2), as ``optimi.StableAdamW`` computes it.
+
+    AdamW whose rate is clipped per tensor by the RMS of ``g^2 / v_hat`` (Adafactor's update
+    clipping):
+
+    .. math::
+        g &= g + l_2 p + l_1 \operatorname{sign}(p) \\
+        m &= \beta_1 m + (1 - \beta_1) g, \qquad v = \beta_2 v + (1 - \beta_2) g^2 \\
+        \hat m &= m / (1 - \beta_1^t), \qquad \hat v = v / (1 - \beta_2^t) \\
+        c &= \max\Bigl(1, \sqrt{\operatorname{mean}\bigl(g^2 / \max(\hat v, \epsilon^2)\bigr)}\Bigr) \\
+        p &= \bigl(1 - (1 - s) / c\bigr) \, p \\
+        p &= p - \frac{\text{lr}}{c} \cdot \frac{\hat m}{\sqrt{\hat v} + \epsilon}
+
+    The decay factor ``s`` (``shrink``, from :func:`decay_terms`) uses the clipped rate too:
+    ``"decoupled"`` gives ``p *= 1 - (lr/c)*wd`` (optimi's default), ``"independent"``
+    ``p *= 1 - (eta/c)*wd`` (optimi's ``decouple_lr=True`` with ``max_lr = reference_lr``).
+    optimi keeps ``m_hat``, ``v_hat`` themselves (debiased betas); this rule keeps torch's
+    ``m``, ``v``, equal after the bias corrections above. ``mean`` over an empty tensor is 0.
+
+    Returns ``(p, m, v)``.
+
+    >>> import numpy as np
+    >>> p, m, v = stable_adamw(np.ones(2), np.ones(2), np.zeros(2), np.zeros(2), step=1, lr=0.1)
+    >>> np.round(p, 6).tolist()
+    [0.9, 0.9]
+    """
+    xp = xp or namespace(p)
+    g = decayed_gradient(p, g, l2=l2, l1=l1, maximize=maximize, xp=xp)
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    bias1 = 1 - beta1**step
+    v_hat = v / (1 - beta2**step)
+    ratio = g * g / _at_least(v_hat, eps * eps, xp)
+    clip = _at_least(xp.sqrt(ratio.sum() / max(_size(ratio), 1)), 1.0, xp)
+    if not _is_one(shrink):
+        p = p * (1 - (1 - shrink) / clip)
+    return p - (lr / clip) * (m / bias1) / (xp.sqrt(v_hat) + eps), m, v
+
+
+def ademamix_schedules(step, *, alpha, beta1, beta3, t_alpha=None, t_beta3=None, xp=None):
+    r"""AdEMAMix's warm-ups at step ``t``: ``(alpha_t, beta3_t)`` (Pagliardini et al. 2024, Sec. 3).
+
+    .. math::
+        \alpha_t &= \min(t \alpha / T_\alpha, \alpha) \\
+        \beta_{3,t} &= \min\Bigl(\exp\Bigl(\frac{\ln\beta_1 \ln\beta_3}
+                        {(1 - t/T_{\beta_3}) \ln\beta_3 + (t/T_{\beta_3}) \ln\beta_1}\Bigr), \beta_3\Bigr)
+
+    ``t_alpha=None`` (or ``t_beta3=None``) leaves that value constant (bitsandbytes' convention:
+    two separate horizons; pytorch_optimizer's ``t_alpha_beta3`` is both set alike). ``beta3_t``
+    starts at ``beta1`` and grows so that the half-life of the slow EMA grows linearly.
+
+    >>> ademamix_schedules(50, alpha=5.0, beta1=0.9, beta3=0.9999, t_alpha=100)
+    (2.5, 0.9999)
+    """
+    if t_alpha is not None:
+        alpha = alpha * _at_most(step / t_alpha, 1.0, xp)
+    if t_beta3 is not None:
+        scale = step / t_beta3
+        ln1, ln3 = math.log(beta1), math.log(beta3)
+        exponent = ln1 * ln3 / ((1 - scale) * ln3 + scale * ln1)
+        beta3 = _at_most(math.exp(exponent) if isinstance(exponent, (int, float)) else
+                         (xp or namespace(exponent)).exp(exponent), beta3, xp)
+    return alpha, beta3
+
+
+def ademamix(p, g, m, v, m_slow, *, step, lr, beta1=0.9, beta2=0.999, beta3=0.9999, alpha=5.0, t_alpha=None,
+             t_beta3=None, eps=1e-8, l2=0.0, l1=0.0, shrink=1.0, maximize=False, xp=None):
+    r"""One AdEMAMix step (Pagliardini, Ablin & Grangier 2024, "The AdEMAMix Optimizer: Better,
+    Faster, Older", Algorithm 1), as bitsandbytes' ``AdEMAMix`` and pytorch_optimizer's compute it.
+
+    Adam whose numerator adds a slow EMA of the gradient, weighted by ``alpha``:
+
+    .. math::
+        g &= g + l_2 p + l_1 \operatorname{sign}(p), \qquad p = s \cdot p \\
+        \alpha_t, \beta_{3,t} &= \text{warm-ups of } \alpha, \beta_3 \ \text{(see :func:`ademamix_schedules`)} \\
+        m_1 &= \beta_1 m_1 + (1 - \beta_1) g \qquad \text{(fast, bias-corrected)} \\
+        m_2 &= \beta_{3,t} m_2 + (1 - \beta_{3,t}) g \qquad \text{(slow, not bias-corrected)} \\
+        v &= \beta_2 v + (1 - \beta_2) g^2 \\
+        p &= p - \text{lr} \cdot \frac{m_1 / (1 - \beta_1^t) + \alpha_t m_2}{\sqrt{v / (1 - \beta_2^t)} + \epsilon}
+
+    ``(l2, l1, shrink)`` is the weight-decay mode reduced by :func:`decay_terms`; the paper's
+    decay is ``"decoupled"`` (``p *= 1 - lr*wd``).
+
+    Returns ``(p, m, v, m_slow)``.
+    """
+    xp = xp or namespace(p)
+    g = decayed_gradient(p, g, l2=l2, l1=l1, maximize=maximize, xp=xp)
+    if not _is_one(shrink):
+        p = p * shrink
+    alpha_t, beta3_t = ademamix_schedules(step, alpha=alpha, beta1=beta1, beta3=beta3, t_alpha=t_alpha,
+                                          t_beta3=t_beta3, xp=xp)
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_slow = beta3_t * m_slow + (1 - beta3_t) * g
+    denom = xp.sqrt(v) / (1 - beta2**step) ** 0.5 + eps
+    return p - lr * (m / (1 - beta1**step) + alpha_t * m_slow) / denom, m, v, m_slow
+
+
 def _is_zero(x):
     return isinstance(x, (int, float)) and x == 0
 
@@ -228,6 +330,22 @@ def _is_zero(x):
 def _is_one(x):
     """True only for a plain number equal to 1 (a traced or tensor shrink is always applied)."""
     return isinstance(x, (int, float)) and x == 1
+
+
+def _size(x):
+    return x.numel() if callable(getattr(x, "numel", None)) else x.size
+
+
+def _at_least(x, floor, xp):
+    """``max(x, floor)`` elementwise, ``floor`` a number: for tensors (autograd included) and arrays."""
+    return x.clamp(min=floor) if xp is not numpy and hasattr(x, "clamp") else numpy.maximum(x, floor)
+
+
+def _at_most(x, cap, xp=None):
+    """``min(x, cap)`` for plain numbers (a Python number back), tensors and arrays, without branching on a tensor."""
+    if isinstance(x, (int, float)):
+        return min(x, cap)
+    return x.clamp(max=cap) if hasattr(x, "clamp") else numpy.minimum(x, cap)
 
 
 # Algorithms as records: each rule above, the state it keeps and the scalars it reads. Every
@@ -258,6 +376,36 @@ class AdamScalars(NamedTuple):
     l1: float
     shrink: float  # like lr: a float or a device tensor
     amsgrad: bool
+    maximize: bool
+
+
+class StableAdamWScalars(NamedTuple):
+    """:func:`stable_adamw`'s keyword arguments but ``step``, computed once per step."""
+
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    l2: float
+    l1: float
+    shrink: float
+    maximize: bool
+
+
+class AdEMAMixScalars(NamedTuple):
+    """:func:`ademamix`'s keyword arguments but ``step``, computed once per step."""
+
+    lr: float
+    beta1: float
+    beta2: float
+    beta3: float
+    alpha: float
+    t_alpha: float | None
+    t_beta3: float | None
+    eps: float
+    l2: float
+    l1: float
+    shrink: float
     maximize: bool
 
 
@@ -295,4 +443,8 @@ ALGORITHMS = {a.name: a for a in (
               SGDScalars, counts_steps=False),
     Algorithm("adam", adam, (Slot("exp_avg"), Slot("exp_avg_sq"), Slot("max_exp_avg_sq", lambda h: h.amsgrad)),
               AdamScalars, counts_steps=True),
+    Algorithm("stable_adamw", stable_adamw, (Slot("exp_avg"), Slot("exp_avg_sq")), StableAdamWScalars,
+              counts_steps=True),
+    Algorithm("ademamix", ademamix, (Slot("exp_avg"), Slot("exp_avg_sq"), Slot("exp_avg_slow")), AdEMAMixScalars,
+              counts_steps=True),
 )}

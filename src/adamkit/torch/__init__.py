@@ -7,7 +7,7 @@
 
 from adamkit.torch.groups import ParamGroups, param_groups
 from adamkit.torch.init import init_model
-from adamkit.torch.optim import SGD, Adam, AdamW
+from adamkit.torch.optim import SGD, Adam, AdamW, AdEMAMix, StableAdamW
 from adamkit.torch.schedule import scheduler
 
-__all__ = ["SGD", "Adam", "AdamW", "param_groups", "ParamGroups", "init_model", "scheduler"]
+__all__ = ["SGD", "Adam", "AdamW", "StableAdamW", "AdEMAMix", "param_groups", "ParamGroups", "init_model", "scheduler"]

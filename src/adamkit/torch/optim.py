@@ -1,4 +1,5 @@
-"""Drop-in replacements for torch.optim.SGD, Adam and AdamW.
+"""Drop-in replacements for torch.optim.SGD, Adam and AdamW, and the Adam variants StableAdamW
+and AdEMAMix in the same form.
 
 Same signatures, defaults, state keys, checkpoints and results as torch.optim's, plus
 ``decay=`` (the weight-decay mode, see :data:`adamkit.rules.DECAY_MODES`), ``impl=`` (which
@@ -21,7 +22,6 @@ from adamkit.torch.kernels import rounding as rnd
 
 _STATE_DTYPES = (None, torch.float32, torch.bfloat16, torch.float16, torch.float64)
 # Group keys adamkit adds; they travel in state_dicts (torch.optim ignores them).
-_MOMENTS = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}  # the states ``state_dtype`` sets
 _OWN_KEYS = ("decay", "impl", "state_dtype", "reference_lr", "rounding", "rounding_seed")
 
 _ARGS_COMMON = """
@@ -403,7 +403,8 @@ class _Base(torch.optim.Optimizer):
         for p, saved in zip(group["params"], saved_states):
             if dtype is None or not saved:
                 continue
-            for key in _MOMENTS & saved.keys():
+            floats = {s.name for s in rules.ALGORITHMS[self._algorithm].slots if "float" in s.formats}
+            for key in floats & saved.keys():
                 self.state[p][key] = saved[key].to(device=p.device, dtype=dtype, copy=True)
 
 
@@ -576,3 +577,112 @@ class AdamW(Adam):
         if coupled and rules.DECAY_MODES[mine["decay"]].torch_decoupled:
             group["decay"] = mine["decay"]
             group["decoupled_weight_decay"] = True
+
+
+class StableAdamW(_Base):
+    __doc__ = f"""StableAdamW (Wortsman et al. 2023): AdamW with its rate clipped per tensor, as ``optimi.StableAdamW``.
+
+    .. math::
+        c = \\max\\bigl(1, \\operatorname{{RMS}}(g^2 / \\max(\\hat v, \\epsilon^2))\\bigr), \\quad
+        p \\leftarrow \\bigl(1 - (1 - s)/c\\bigr) p - \\frac{{\\text{{lr}}}}{{c}} \\,
+        \\frac{{\\hat m}}{{\\sqrt{{\\hat v}} + \\epsilon}}
+
+    The decay uses the clipped rate too (see :func:`adamkit.rules.stable_adamw`).
+    {_ARGS_COMMON}
+        betas (tuple): ``(beta1, beta2)``, default ``(0.9, 0.99)``; eps (float): added to the
+            bias-corrected ``sqrt(v)``, and ``eps**2`` floors ``v_hat`` in the RMS, default ``1e-6``.
+        state_dtype (torch.dtype): dtype of ``exp_avg``/``exp_avg_sq``; default: the param's.{_ARGS_OWN}
+
+    Default ``decay="decoupled"``, ``weight_decay=1e-2`` (optimi's); optimi's ``decouple_lr=True``
+    is ``decay="independent"``.
+    """
+
+    _algorithm = "stable_adamw"
+    _torch_flags = dict(foreach=None, maximize=False, differentiable=False)
+    _sparse_error = RuntimeError
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.99), eps=1e-6, weight_decay=1e-2, *, maximize=False,
+                 foreach=None, differentiable=False, decay="decoupled", impl="auto", state_dtype=None,
+                 reference_lr=None, rounding="nearest", rounding_seed=None):
+        _checks.check_lr(lr)
+        _checks.check_betas(betas)
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize,
+                        foreach=foreach, differentiable=differentiable, decay=decay, impl=impl,
+                        state_dtype=state_dtype, reference_lr=reference_lr,
+                        **_rounding_defaults(rounding, rounding_seed))
+        super().__init__(params, defaults)
+
+    def _check_group(self, group):
+        super()._check_group(group)
+        _checks.check_betas(group["betas"])
+        _checks.check_eps(group["eps"])
+        _checks.check_choice(group.get("state_dtype"), "state_dtype", _STATE_DTYPES)
+
+    def _scalar_bundle(self, group, lr, terms):
+        beta1, beta2 = group["betas"]
+        return rules.StableAdamWScalars(lr, beta1, beta2, group["eps"], *terms, group["maximize"])
+
+
+def _check_horizon(value, name):
+    if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0):
+        raise ValueError(f"Invalid {name} value: {value!r} ({name} must be None or a number of steps > 0)")
+
+
+class AdEMAMix(_Base):
+    __doc__ = f"""AdEMAMix (Pagliardini et al. 2024): Adam plus a slow gradient EMA, as bitsandbytes' ``AdEMAMix``.
+
+    .. math::
+        m_1 = \\beta_1 m_1 + (1-\\beta_1) g, \\quad m_2 = \\beta_{{3,t}} m_2 + (1-\\beta_{{3,t}}) g, \\quad
+        v = \\beta_2 v + (1-\\beta_2) g^2, \\quad
+        p \\leftarrow s\\,p - \\text{{lr}} \\,
+        \\frac{{m_1/(1-\\beta_1^t) + \\alpha_t m_2}}{{\\sqrt{{v/(1-\\beta_2^t)}} + \\epsilon}}
+    {_ARGS_COMMON}
+        betas (tuple): ``(beta1, beta2, beta3)``: fast EMA, second moment, slow EMA; default
+            ``(0.9, 0.999, 0.9999)``.
+        alpha (float): weight of the slow EMA, default 5.
+        t_alpha, t_beta3 (int): warm-up horizons of ``alpha`` (linear from 0) and ``beta3`` (from
+            ``beta1``, half-life growing linearly); None (default): no warm-up. See
+            :func:`adamkit.rules.ademamix_schedules`.
+        eps (float): added to the bias-corrected ``sqrt(v)``, default ``1e-8``.
+        state_dtype (torch.dtype): dtype of ``exp_avg``/``exp_avg_sq``/``exp_avg_slow``; default: the
+            param's.{_ARGS_OWN}
+
+    Default ``decay="decoupled"``, ``weight_decay=1e-2`` (the paper's and bitsandbytes').
+    """
+
+    _algorithm = "ademamix"
+    _torch_flags = dict(foreach=None, maximize=False, differentiable=False)
+    _sparse_error = RuntimeError
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999, 0.9999), alpha=5.0, eps=1e-8, weight_decay=1e-2,
+                 t_alpha=None, t_beta3=None, *, maximize=False, foreach=None, differentiable=False,
+                 decay="decoupled", impl="auto", state_dtype=None, reference_lr=None, rounding="nearest",
+                 rounding_seed=None):
+        _checks.check_lr(lr)
+        defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, (tuple, list)) else betas, alpha=alpha,
+                        eps=eps, weight_decay=weight_decay, t_alpha=t_alpha, t_beta3=t_beta3, maximize=maximize,
+                        foreach=foreach, differentiable=differentiable, decay=decay, impl=impl,
+                        state_dtype=state_dtype, reference_lr=reference_lr,
+                        **_rounding_defaults(rounding, rounding_seed))
+        super().__init__(params, defaults)
+
+    def _check_group(self, group):
+        super()._check_group(group)
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 3:
+            raise ValueError(f"Invalid betas={betas!r}; expected a triple (beta1, beta2, beta3)")
+        for i, b in enumerate(betas):
+            _checks.check_beta(b, f"betas[{i}]")
+        _checks.check_nonnegative(group["alpha"], "alpha")
+        _checks.check_eps(group["eps"])
+        _check_horizon(group["t_alpha"], "t_alpha")
+        _check_horizon(group["t_beta3"], "t_beta3")
+        if group["t_beta3"] is not None and not (betas[0] > 0 and betas[2] > 0):
+            raise ValueError(f"Invalid betas={tuple(betas)!r} for t_beta3={group['t_beta3']!r}: the beta3 "
+                             "warm-up runs from beta1 to beta3 on a log scale, so both must be > 0")
+        _checks.check_choice(group.get("state_dtype"), "state_dtype", _STATE_DTYPES)
+
+    def _scalar_bundle(self, group, lr, terms):
+        beta1, beta2, beta3 = group["betas"]
+        return rules.AdEMAMixScalars(lr, beta1, beta2, beta3, group["alpha"], group["t_alpha"], group["t_beta3"],
+                                     group["eps"], *terms, group["maximize"])
