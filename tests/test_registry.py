@@ -194,7 +194,8 @@ def test_cuda_placement_on_meta_stand_ins(algorithm, name, monkeypatch):
     monkeypatch.setitem(kernels._MODULES, name, types.SimpleNamespace(**{a: record for a in rules.ALGORITHMS}))
     kernel, entry = kernels.KERNELS[name], ENTRIES[algorithm]
     ps = [torch.zeros(s, device="meta", requires_grad=True) for s in [(4, 3), (5,)]]
-    state_dtype = next((d for d in (torch.bfloat16,) if kernel.keeps(d, torch.float32) and algorithm == "adam"), None)
+    other_formats = any("float" in slot.formats for slot in rules.ALGORITHMS[algorithm].slots)
+    state_dtype = torch.bfloat16 if other_formats and kernel.keeps(torch.bfloat16, torch.float32) else None
     options = dict(Case(algorithm, name, torch.float32, "decoupled", state_dtype=state_dtype).options())
     opt = entry.cls(ps, **options)
     assert [r["impl"] for r in opt.explain()] == [name, name]
