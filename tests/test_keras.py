@@ -429,3 +429,32 @@ def test_every_other_backend(backend, path):
                          env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
     assert " passed" in run.stdout
+
+
+@pytest.mark.parametrize("decay", [m for m, row in rules.DECAY_MODES.items() if row.reads_eta])
+def test_a_rate_above_the_reference_gives_torch_and_numpys_numbers(decay):
+    """One policy everywhere: a one-cycle rate 10x above the reference (the factor leaves (0, 1])
+    is computed as written, here as in adamkit.torch and adamkit.numpy, with a warning."""
+    torch = pytest.importorskip("torch")
+    import adamkit.numpy as akn
+    import adamkit.torch as ak
+
+    rates, wd = [0.01, 0.05, 0.1, 0.05, 0.01], 0.3
+    rng = np.random.default_rng(4)
+    start, grads = rng.standard_normal(6).astype("float32"), rng.standard_normal((5, 6)).astype("float32")
+    t = torch.tensor(start, requires_grad=True)
+    n = start.astype("float64")
+    v = keras.Variable(start)
+    opts = (ak.AdamW([t], lr=0.01, weight_decay=wd, decay=decay), akn.AdamW([n], lr=0.01, weight_decay=wd,
+                                                                             decay=decay),
+            akk.AdamW(0.01, weight_decay=wd, decay_mode=decay, epsilon=1e-8))
+    with pytest.warns(RuntimeWarning, match="outside \\(0, 1\\]" if decay == "independent" else "above"):
+        for rate, g in zip(rates, grads):
+            opts[0].param_groups[0]["lr"] = opts[1].param_groups[0]["lr"] = rate
+            opts[2].learning_rate = rate
+            t.grad = torch.tensor(g)
+            opts[0].step()
+            opts[1].step([g.astype("float64")])
+            opts[2].apply([ops.convert_to_tensor(g)], [v])
+    np.testing.assert_allclose(t.detach().numpy(), n, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_numpy(v.value), n, rtol=1e-5, atol=1e-6)
