@@ -6,9 +6,10 @@ import pytest
 import torch
 
 import adamkit.torch as ak
+from adamkit.torch import kernels
 from tolerances import assert_close
 
-IMPLS = ["reference", "foreach", "fused", "cpu", "triton"]
+IMPLS = list(kernels.KERNELS)  # every kernel record
 
 
 def _twins(tensors):

@@ -28,7 +28,6 @@ import torch
 
 from adamkit.rules import ALGORITHMS, AdamScalars, SGDScalars  # noqa: F401 (the scalars are re-exported)
 
-IMPLS = ("auto", "reference", "foreach", "fused", "cpu", "triton")
 FLOATS = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
 HALF = frozenset({torch.float16, torch.bfloat16})
 ALL_ROUNDINGS = frozenset({"nearest", "kahan", "stochastic"})
@@ -125,6 +124,8 @@ KERNELS = {k.name: k for k in (
            frozenset({"adam"}), frozenset({"cuda"}), FLOATS, flat=True, state_dtypes=FLOATS, roundings=ALL_ROUNDINGS,
            device_lr=True, step_on_device=True, math="fp32", one_pass_l1=True, requires="triton", interpreter=True),
 )}
+
+IMPLS = ("auto", *KERNELS)  # what impl= takes
 
 # The auto policy: per device type, kernels in order of preference; the first that can take a
 # tensor updates it. On CUDA torch's fused kernel leads until a GPU run recorded in
