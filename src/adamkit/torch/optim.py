@@ -266,6 +266,7 @@ class _Base(torch.optim.Optimizer):
         dtype, on_host = group.get("state_dtype"), not group.get("capturable", False)
         counts = record.counts_steps or group.get("rounding") == "stochastic"  # the random stream reads a count
         zeros = [slot.name for slot in record.kept(h) if not slot.lazy]
+        kahan = group.get("rounding") == "kahan"
         for p, device, state in zip(params, on_device, states):
             if counts:
                 step = state.get("step")
@@ -277,7 +278,8 @@ class _Base(torch.optim.Optimizer):
             for name in zeros:
                 if name not in state:
                     state[name] = torch.zeros_like(p, dtype=dtype or p.dtype, memory_format=torch.preserve_format)
-            self._rounding_state(p, group, state)
+            if kahan:
+                self._rounding_state(p, group, state)
 
     def _check_precision(self, group, params, choices):
         """Warn, once, about values the dtypes in play cannot hold (when state is first created)."""
