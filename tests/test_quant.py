@@ -214,3 +214,14 @@ def test_a_torch_checkpoint_keeps_codes_and_scales():
 
 def test_slots_say_which_map():
     assert [s.signed for s in rules.ALGORITHMS["adam"].slots] == [True, False, False]
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.name)
+def test_dim0_shards_quantize_as_the_whole_when_they_hold_whole_blocks(fmt):
+    """What a dim-0-sharded run relies on: blocks lie over the tensor a kernel sees (a shard), so a
+    shard of whole blocks gets the codes and scales of that part of the unsharded tensor."""
+    x = _samples(True, n=64 * 256).view(64, 256)
+    whole_codes, whole_scales = quant.quantize(x, fmt, signed=True)
+    parts = [quant.quantize(shard, fmt, signed=True) for shard in x.chunk(4)]
+    assert torch.equal(torch.cat([c for c, _ in parts]), whole_codes)
+    assert torch.equal(torch.cat([s for _, s in parts]), whole_scales)
