@@ -23,7 +23,9 @@ from adamkit.torch import kernels
 
 HALF = (torch.bfloat16, torch.float16)
 DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
-STATE_DTYPES = (torch.float32, torch.bfloat16)  # state formats other than the param's that rows try
+# State formats other than the param's that rows try: float dtypes, and the quantized formats of
+# adamkit.rules.STATE_FORMATS where a kernel declares them.
+STATE_DTYPES = (torch.float32, torch.bfloat16, *rules.STATE_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,13 @@ class Case:
     def id(self):
         flags = "-".join(name for name, on in self.flags if on)
         parts = [self.algorithm, self.kernel, str(self.dtype).split(".")[1], self.decay, self.rounding,
-                 f"state-{str(self.state_dtype).split('.')[1]}" if self.state_dtype else "", flags]
+                 f"state-{str(self.state_dtype).split('.')[-1]}" if self.state_dtype else "", flags]
         return "-".join(p for p in parts if p)
+
+    @property
+    def format(self):
+        """The quantized state format of this row (a :class:`adamkit.rules.StateFormat`), or None."""
+        return rules.STATE_FORMATS.get(self.state_dtype) if isinstance(self.state_dtype, str) else None
 
     def options(self):
         """Constructor keywords of this row."""
@@ -114,8 +121,9 @@ def cases():
             combos = list(itertools.product(*[[(name, v) for v in values] for name, values in entry.flags.items()]))
             for dtype in (d for d in DTYPES if d in kernel.dtypes):
                 roundings = sorted(kernel.roundings) if dtype in HALF else ["nearest"]
-                other_formats = any("float" in slot.formats for slot in rules.ALGORITHMS[algorithm].slots)
-                states = [None] + [s for s in STATE_DTYPES if other_formats and s != dtype and kernel.keeps(s, dtype)]
+                formats = {f for slot in rules.ALGORITHMS[algorithm].slots for f in slot.formats}
+                states = [None] + [s for s in STATE_DTYPES if s != dtype and kernel.keeps(s, dtype)
+                                   and ("quantized" if isinstance(s, str) else "float") in formats]
                 for i, decay in enumerate(rules.DECAY_MODES):
                     case = Case(algorithm, kernel.name, dtype, decay, roundings[i % len(roundings)],
                                 states[i % len(states)], combos[i % len(combos)])

@@ -14,11 +14,13 @@ from tolerances import assert_close
 
 ROWS = cases()
 SHAPES = [(7, 3), (1,), (0,), (), (300,), (4, 1, 3)]
+QUANTIZED_SHAPE = (70, 64)  # 4,480 elements: quantized by every format, a short last 8-bit block
 
 
-def _params(dtype, seed=0):
+def _params(dtype, seed=0, case=None):
     gen = torch.Generator().manual_seed(seed)
-    return [torch.randn(s, generator=gen, dtype=torch.float64).to(dtype).requires_grad_() for s in SHAPES]
+    shapes = SHAPES + ([QUANTIZED_SHAPE] if case is not None and case.format else [])
+    return [torch.randn(s, generator=gen, dtype=torch.float64).to(dtype).requires_grad_() for s in shapes]
 
 
 def _set_grads(lists, gen):
@@ -37,13 +39,35 @@ def _value(opt, p):
 def _coarser(case):
     """The dtype whose tolerance a row's params get: the coarsest of the param's, its state's and the
     one its kernel computes in."""
-    math = torch.float32 if kernels.KERNELS[case.kernel].math == "fp32" else None
-    dtypes = [d for d in (case.dtype, case.state_dtype, math) if d is not None]
+    math = torch.float32 if kernels.KERNELS[case.kernel].math == "fp32" or case.format else None
+    dtypes = [d for d in (case.dtype, None if case.format else case.state_dtype, math) if d is not None]
     return max(dtypes, key=lambda d: torch.finfo(d).eps)
 
 
 def _slots(case):
     return [slot.name for slot in rules.ALGORITHMS[case.algorithm].slots]
+
+
+def _moment(opt, p, key, case):
+    """A state slot's value, dequantized where the row's format holds it as codes and scales."""
+    state, slot = opt.state[p], next(s for s in rules.ALGORITHMS[case.algorithm].slots if s.name == key)
+    if key + "_absmax" not in state:
+        return state[key].double()
+    return rules.dequantize(state[key], state[key + "_absmax"], case.format, p.shape, signed=slot.signed).double()
+
+
+def _assert_quantized_close(opt, p, key, case, expected):
+    """Within half a map step of the block's scale (the whole least step for a map without zero) of
+    what the float64 oracle computed: the kernel's float32 moment, rounded to its format."""
+    fmt, state = case.format, opt.state[p]
+    slot = next(s for s in rules.ALGORITHMS[case.algorithm].slots if s.name == key)
+    assert state[key].dtype == torch.uint8, key
+    table = torch.as_tensor(fmt.map(slot.signed)).double()
+    step = max(torch.diff(table).max().item() / 2, table.abs().min().item())
+    scales = state[key + "_absmax"].double().repeat_interleave(fmt.block)[:p.numel()].view(p.shape)
+    err = (_moment(opt, p, key, case) - expected).abs()
+    slack = step * scales + 1e-6 * expected.abs().max() + 1e-30
+    assert (err <= slack).all(), f"{case.id} {key}: {(err - slack).max().item():.3g} beyond a quantization step"
 
 
 def test_the_registry_covers_every_kernel_decay_mode_and_rounding_that_runs_here():
@@ -65,7 +89,7 @@ REFERENCE_ROWS = [c for c in ROWS if not (kernels.KERNELS[c.kernel].math == "par
 def test_each_step_matches_the_float64_reference(case):
     """Each step from equal inputs (torch's re-synced comparison), params and every state slot."""
     entry = ENTRIES[case.algorithm]
-    ps, oracle_ps = _params(case.dtype), _params(torch.float64)
+    ps, oracle_ps = _params(case.dtype, case=case), _params(torch.float64, case=case)
     opt = entry.cls(ps, **case.options())
     oracle = entry.cls(oracle_ps, **dict({k: v for k, v in case.options().items() if k != "state_dtype"},
                                          impl="reference", rounding="nearest"))
@@ -76,9 +100,10 @@ def test_each_step_matches_the_float64_reference(case):
             for p, q in zip(ps, oracle_ps):
                 q.copy_(_value(opt, p))
                 for key, value in opt.state.get(p, {}).items():
-                    if key != "kahan_comp" and torch.is_tensor(value):
-                        oracle.state[q][key] = value.detach().to(torch.float64 if key != "step" else value.dtype,
-                                                                 copy=True)
+                    if key == "step":
+                        oracle.state[q][key] = value.detach().clone()
+                    elif key != "kahan_comp" and not key.endswith("_absmax") and torch.is_tensor(value):
+                        oracle.state[q][key] = _moment(opt, p, key, case).clone()  # a quantized one: dequantized
         _set_grads([ps, oracle_ps], gen)
         for q, p in zip(oracle_ps, ps):
             q.grad = p.grad.double()
@@ -89,10 +114,16 @@ def test_each_step_matches_the_float64_reference(case):
         for p, q in zip(ps, oracle_ps):
             assert_close(_value(opt, p), q.detach(), _coarser(case), msg=f"{case.id} param")
             for key in _slots(case):
-                if key in oracle.state[q]:
-                    held = opt.state[p][key]
-                    assert held.dtype == (case.state_dtype or case.dtype), key
-                    assert_close(held.double(), oracle.state[q][key], _coarser(case), msg=f"{case.id} {key}")
+                if key not in oracle.state[q]:
+                    continue
+                held = opt.state[p][key]
+                if key + "_absmax" in opt.state[p]:
+                    _assert_quantized_close(opt, p, key, case, oracle.state[q][key])
+                    continue
+                fmt = case.format  # a tensor its format leaves alone keeps plain moments
+                kept = (torch.float32 if fmt.fallback == "float32" else case.dtype) if fmt else case.state_dtype
+                assert held.dtype == (kept or case.dtype), key
+                assert_close(held.double(), oracle.state[q][key], _coarser(case), msg=f"{case.id} {key}")
 
 
 PEER_ROWS = [c for c in ROWS if c.decay in ENTRIES[c.algorithm].peer and c.dtype in (torch.float32, torch.float64)
@@ -129,7 +160,7 @@ def _saved(obj):
 def test_save_load_continue_equals_not_stopping(case):
     """Bit for bit, through a checkpoint file, with a scheduler moving the rate."""
     entry = ENTRIES[case.algorithm]
-    straight, first, second = _params(case.dtype), _params(case.dtype), _params(case.dtype)
+    straight, first, second = (_params(case.dtype, case=case) for _ in range(3))
     opt, opt1 = entry.cls(straight, **case.options()), entry.cls(first, **case.options())
     scheds = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=6) for o in (opt, opt1)]
     gen1, gen2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)

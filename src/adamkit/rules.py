@@ -36,6 +36,7 @@ from typing import NamedTuple
 import numpy
 
 from adamkit._checks import check_choice
+from adamkit.quant import STATE_FORMATS, Quantized, StateFormat, dequantize, quantize  # noqa: F401 (re-exported)
 
 
 class DecayTerms(NamedTuple):
@@ -416,7 +417,9 @@ class Slot:
     name: str
     kept: Callable = lambda h: True  # (scalars) -> whether this configuration keeps it
     lazy: bool = False  # the rule creates it on its first step (None before), instead of zeros
-    formats: tuple = ("param", "float")  # storage it may take: the param's dtype, another float dtype
+    formats: tuple = ("param", "float")  # storage it may take: the param's dtype, another float dtype,
+    #                                      "quantized" (a format of adamkit.quant.STATE_FORMATS)
+    signed: bool = True  # its values take either sign (the quantized formats' signed map; else unsigned)
 
 
 @dataclass(frozen=True)
@@ -438,10 +441,12 @@ class Algorithm:
         return tuple(s for s in self.slots if s.kept(h))
 
 
+_ANY = ("param", "float", "quantized")
 ALGORITHMS = {a.name: a for a in (
     Algorithm("sgd", sgd, (Slot("momentum_buffer", lambda h: h.momentum != 0, lazy=True, formats=("param",)),),
               SGDScalars, counts_steps=False),
-    Algorithm("adam", adam, (Slot("exp_avg"), Slot("exp_avg_sq"), Slot("max_exp_avg_sq", lambda h: h.amsgrad)),
+    Algorithm("adam", adam, (Slot("exp_avg", formats=_ANY), Slot("exp_avg_sq", formats=_ANY, signed=False),
+                             Slot("max_exp_avg_sq", lambda h: h.amsgrad, formats=_ANY, signed=False)),
               AdamScalars, counts_steps=True),
     Algorithm("stable_adamw", stable_adamw, (Slot("exp_avg"), Slot("exp_avg_sq")), StableAdamWScalars,
               counts_steps=True),

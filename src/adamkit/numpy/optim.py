@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from adamkit import _checks, rules
+from adamkit import _checks, quant, rules
 
 
 def _decay_terms(group, said):
@@ -275,8 +275,12 @@ class Optimizer:
             raise ValueError("state_dict: its param groups do not match this optimizer's in number or size")
         params = self._params()
         state = copy.deepcopy(state_dict["state"])
+        # a quantized format's codes and scales, and the moments it keeps unquantized, stay as saved
+        as_saved = {i for g in saved if g.get("state_dtype") for i in g["params"]}
         for index, entry in state.items():
             for key, value in entry.items():
+                if int(index) in as_saved:
+                    continue
                 if isinstance(value, np.ndarray) and value.shape != params[index].shape:
                     raise ValueError(f"state_dict: state[{index}][{key!r}] has shape {value.shape}, "
                                      f"parameter has shape {params[index].shape}")
@@ -286,7 +290,8 @@ class Optimizer:
             self._check(new)
             groups.append({**new, "params": group["params"]})
         self.param_groups = groups
-        self.state = {int(k): {key: (v.astype(params[int(k)].dtype) if isinstance(v, np.ndarray) else v)
+        self.state = {int(k): {key: (v.astype(params[int(k)].dtype) if isinstance(v, np.ndarray)
+                                     and int(k) not in as_saved else v)
                                for key, v in entry.items()} for k, entry in state.items()}
 
 
@@ -318,15 +323,21 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba) with a weight-decay mode; default ``decay="l2"`` as torch.optim.Adam."""
+    """Adam (Kingma & Ba) with a weight-decay mode; default ``decay="l2"`` as torch.optim.Adam.
+
+    ``state_dtype="8bit"`` or ``"4bit"`` keeps the moments blockwise-quantized
+    (:data:`adamkit.rules.STATE_FORMATS`), with the layout of :class:`adamkit.torch.Adam`'s: flat
+    uint8 codes under the moment's name, float32 scales under ``name + "_absmax"``.
+    """
 
     _default_decay = "l2"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, *, maximize=False, decay=None, reference_lr=None):
+                 amsgrad=False, *, maximize=False, decay=None, reference_lr=None, state_dtype=None):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize,
-                                      decay=decay or self._default_decay, reference_lr=reference_lr))
+                                      decay=decay or self._default_decay, reference_lr=reference_lr,
+                                      state_dtype=state_dtype))
 
     def _check(self, group):
         _checks.check_lr(group["lr"])
@@ -334,12 +345,16 @@ class Adam(Optimizer):
         _checks.check_eps(group["eps"])
         _checks.check_nonnegative(group["weight_decay"], "weight_decay")
         rules.check_decay(group["decay"])
+        _checks.check_choice(group.get("state_dtype"), "state_dtype", (None, *rules.STATE_FORMATS))
 
     def step(self, grads):
         self._scalars = {}  # (group, step count) -> _AdamScalars, for this step only
         super().step(grads)
 
     def _update(self, group, p, g, state):
+        fmt = rules.STATE_FORMATS.get(group.get("state_dtype"))
+        if fmt is not None:
+            return self._update_quantized(group, p, g, state, fmt)
         if not state:
             state.update(step=0, exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
             if group["amsgrad"]:
@@ -365,12 +380,38 @@ class Adam(Optimizer):
         return [p1, g1, m1, v1, vmax1[0] if vmax1 else None], self._scalars[key]
 
 
+    def _update_quantized(self, group, p, g, state, fmt):
+        """The rule on the dequantized moments (float32), then requantized; as adamkit.torch's reference."""
+        slots = [s for s in rules.ALGORITHMS["adam"].slots if s.name != "max_exp_avg_sq" or group["amsgrad"]]
+        if not state:
+            state["step"] = 0
+            for slot in slots:
+                if fmt.quantizes(p.size):
+                    state[slot.name], state[slot.name + "_absmax"] = quant.zeros(p.shape, fmt, like=p)
+                else:
+                    state[slot.name] = np.zeros_like(p, dtype=np.float32 if fmt.fallback == "float32" else p.dtype)
+        state["step"] += 1
+        held = [rules.Quantized(state[s.name], state[s.name + "_absmax"], fmt, s.signed, p.shape)
+                if s.name + "_absmax" in state else state[s.name] for s in slots]
+        values = [h.value() if isinstance(h, rules.Quantized) else h for h in held]
+        beta1, beta2 = group["betas"]
+        p[...], *news = rules.adam(
+            p, g, values[0], values[1], values[2] if group["amsgrad"] else None, step=state["step"], lr=group["lr"],
+            beta1=beta1, beta2=beta2, eps=group["eps"], amsgrad=group["amsgrad"], maximize=group["maximize"],
+            **_decay_terms(group, self._said))
+        for h, new in zip(held, news):
+            if isinstance(h, rules.Quantized):
+                h.store(new)
+            else:
+                h[...] = new
+
+
 class AdamW(Adam):
     """Adam with decoupled weight decay; ``decay="independent"`` gives the paper's form."""
 
     _default_decay = "decoupled"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False, decay=None, reference_lr=None):
+                 amsgrad=False, *, maximize=False, decay=None, reference_lr=None, state_dtype=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, decay=decay,
-                         reference_lr=reference_lr)
+                         reference_lr=reference_lr, state_dtype=state_dtype)

@@ -15,13 +15,14 @@ import warnings
 import torch
 from torch.optim.optimizer import _use_grad_for_differentiable
 
-from adamkit import _checks, rules
+from adamkit import _checks, quant, rules
 from adamkit.torch import kernels
 from adamkit.torch.kernels import Rounding
 from adamkit.torch.kernels import rounding as rnd
 
-_STATE_DTYPES = (None, torch.float32, torch.bfloat16, torch.float16, torch.float64)
+_STATE_DTYPES = (None, torch.float32, torch.bfloat16, torch.float16, torch.float64, *rules.STATE_FORMATS)
 # Group keys adamkit adds; they travel in state_dicts (torch.optim ignores them).
+_SCALES = "_absmax"  # a quantized moment ``name`` keeps its per-block scales under ``name + _SCALES``
 _OWN_KEYS = ("decay", "impl", "state_dtype", "reference_lr", "rounding", "rounding_seed")
 
 _ARGS_COMMON = """
@@ -74,6 +75,34 @@ def _views(tensors, plain):
     return tensors if plain else [_kernel_view(t) for t in tensors]
 
 
+def _zero_moment(p, slot, fmt, dtype):
+    """A slot's first value: zeros in ``dtype`` (None: the param's), or under a quantized format
+    ``fmt`` flat uint8 codes plus float32 scales (key ``name + "_absmax"``) where the format
+    quantizes the tensor, and plain moments (float32, or the param's dtype) where it does not."""
+    if fmt is None or "quantized" not in slot.formats:
+        return {slot.name: torch.zeros_like(p, dtype=None if isinstance(dtype, str) else dtype or p.dtype,
+                                            memory_format=torch.preserve_format)}
+    view = _kernel_view(p)
+    if fmt.quantizes(view.numel()):
+        codes, scales = quant.zeros(view.shape, fmt, like=view)
+        return {slot.name: codes, slot.name + _SCALES: scales}
+    kept = torch.float32 if fmt.fallback == "float32" else p.dtype
+    return {slot.name: torch.zeros_like(p, dtype=kept, memory_format=torch.preserve_format)}
+
+
+def _state_format(p, state_dtype):
+    """How a param's moments are kept, for :meth:`explain`: a dtype, or a quantized format's name
+    (with the dtype it keeps instead for a tensor it does not quantize)."""
+    fmt = rules.STATE_FORMATS.get(state_dtype) if isinstance(state_dtype, str) else None
+    if fmt is None:
+        return str(state_dtype or p.dtype).removeprefix("torch.")
+    if fmt.quantizes(_kernel_view(p).numel()):
+        return fmt.name
+    kept = "float32" if fmt.fallback == "float32" else str(p.dtype).removeprefix("torch.")
+    return f"{kept} ({fmt.name}: too small)" if _kernel_view(p).numel() < fmt.min_size else \
+        f"{kept} ({fmt.name}: size not a multiple of {fmt.divides})"
+
+
 class _Choices(list):
     """One group's plan (a :class:`~adamkit.torch.kernels.Choice` per tensor) and what each step reuses."""
 
@@ -105,7 +134,7 @@ def _rounding_defaults(rounding, rounding_seed):
 class Plan(list):
     """Rows of :meth:`explain`: which kernel updates each tensor, and why."""
 
-    COLUMNS = ("group", "param", "shape", "dtype", "device", "impl", "step_device", "rounding", "reason")
+    COLUMNS = ("group", "param", "shape", "dtype", "state", "device", "impl", "step_device", "rounding", "reason")
 
     def __str__(self):
         rows = [self.COLUMNS] + [tuple(str(r[c]) for c in self.COLUMNS) for r in self]
@@ -265,7 +294,8 @@ class _Base(torch.optim.Optimizer):
         record = rules.ALGORITHMS[self._algorithm]
         dtype, on_host = group.get("state_dtype"), not group.get("capturable", False)
         counts = record.counts_steps or group.get("rounding") == "stochastic"  # the random stream reads a count
-        zeros = [slot.name for slot in record.kept(h) if not slot.lazy]
+        zeros = [slot for slot in record.kept(h) if not slot.lazy]
+        fmt = rules.STATE_FORMATS.get(dtype) if isinstance(dtype, str) else None
         kahan = group.get("rounding") == "kahan"
         for p, device, state in zip(params, on_device, states):
             if counts:
@@ -275,9 +305,9 @@ class _Base(torch.optim.Optimizer):
                     state["step"] = torch.tensor(0.0, dtype=torch.float32, device=step_device)
                 elif step.dtype != torch.float32 or step.device != step_device:
                     state["step"] = step.to(step_device, torch.float32)  # a checkpoint, or another kernel's
-            for name in zeros:
-                if name not in state:
-                    state[name] = torch.zeros_like(p, dtype=dtype or p.dtype, memory_format=torch.preserve_format)
+            for slot in zeros:
+                if slot.name not in state:
+                    state.update(_zero_moment(p, slot, fmt, dtype))
             if kahan:
                 self._rounding_state(p, group, state)
 
@@ -301,6 +331,11 @@ class _Base(torch.optim.Optimizer):
             kernels.advance(steps)
         plain = choices.plain
         slots = [_views([s.get(slot.name) for s in states], plain) for slot in record.slots]
+        if isinstance(group.get("state_dtype"), str):  # quantized moments reach kernels as codes and scales together
+            fmt, shapes = rules.STATE_FORMATS[group["state_dtype"]], [tuple(v.shape) for v in _views(params, plain)]
+            slots = [[rules.Quantized(v, s[slot.name + _SCALES], fmt, slot.signed, shape)
+                      if slot.name + _SCALES in s else v for v, s, shape in zip(values, states, shapes)]
+                     for slot, values in zip(record.slots, slots)]
         device_h = None if all(not kernels.KERNELS[n].device_lr for n in choices.split) else \
             self._scalar_bundle(group, *self._scalars(group, device_lr=True))
 
@@ -345,8 +380,8 @@ class _Base(torch.optim.Optimizer):
 
         >>> import torch, adamkit.torch as ak
         >>> print(ak.AdamW([torch.zeros(3, 2)], decay="l1").explain())  # doctest: +ELLIPSIS
-        group  param  shape   dtype          device  impl  step_device  rounding  reason
-        0      0      (3, 2)  torch.float32  cpu     cpu   cpu          nearest   the C kernel: one pass, ...
+        group  param  shape   dtype          state    device  impl  step_device  rounding  reason
+        0      0      (3, 2)  torch.float32  float32  cpu     cpu   cpu          nearest   the C kernel: one pass, ...
         """
         rows, index = Plan(), 0
         for g_index, group in enumerate(self.param_groups):
@@ -357,7 +392,8 @@ class _Base(torch.optim.Optimizer):
                 kernel = kernels.KERNELS[choice.kernel]
                 on_device = kernel.step_on_device or group.get("capturable")
                 rows.append(dict(group=g_index, param=index, shape=tuple(p.shape), dtype=p.dtype,
-                                 device=kernels.device_type(p), impl=choice.kernel,
+                                 state=_state_format(p, group.get("state_dtype")), device=kernels.device_type(p),
+                                 impl=choice.kernel,
                                  step_device=kernels.device_type(p) if on_device else "cpu",
                                  rounding=mode if rnd.applies(mode, p.dtype) else "nearest", reason=choice.reason))
                 index += 1
@@ -400,14 +436,16 @@ class _Base(torch.optim.Optimizer):
             group["decay"] = mine["decay"]
 
     def _restore_state_dtype(self, group, saved_states):
-        """torch's loader casts floating state to the param's dtype; take the saved values again."""
+        """torch's loader casts every state tensor to a float param's dtype; take the saved values
+        again (a quantized format's codes, scales and unquantized moments as saved)."""
         dtype = group.get("state_dtype")
         for p, saved in zip(group["params"], saved_states):
             if dtype is None or not saved:
                 continue
-            floats = {s.name for s in rules.ALGORITHMS[self._algorithm].slots if "float" in s.formats}
-            for key in floats & saved.keys():
-                self.state[p][key] = saved[key].to(device=p.device, dtype=dtype, copy=True)
+            slots = {s.name for s in rules.ALGORITHMS[self._algorithm].slots if {"float", "quantized"} & set(s.formats)}
+            for key in saved.keys() & (slots | {name + _SCALES for name in slots}):
+                self.state[p][key] = saved[key].to(device=p.device, dtype=None if isinstance(dtype, str) else dtype,
+                                                   copy=True)
 
 
 class SGD(_Base):
@@ -459,8 +497,12 @@ class Adam(_Base):
         amsgrad (bool): divide by ``sqrt(max(v))`` (state ``max_exp_avg_sq``).
         decoupled_weight_decay (bool): torch's flag; ``True`` means ``decay="decoupled"``.
         capturable (bool): keep ``step`` on the param's device (CUDA graphs).
-        state_dtype (torch.dtype): dtype of ``exp_avg``/``exp_avg_sq`` (e.g. fp32 for bf16 params);
-            default: the param's.{_ARGS_OWN}
+        state_dtype (torch.dtype or str): dtype of ``exp_avg``/``exp_avg_sq`` (e.g. fp32 for bf16
+            params; default: the param's), or a quantized format of :data:`adamkit.rules.STATE_FORMATS`:
+            ``"8bit"`` (bitsandbytes' ``AdamW8bit``) or ``"4bit"`` (torchao's ``AdamW4bit``). A
+            quantized moment is kept as flat uint8 codes under its name plus float32 scales, one per
+            block, under ``name + "_absmax"``; tensors the format leaves alone (under 4,096
+            elements) keep plain moments. Only the reference kernel takes them (see ``explain()``).{_ARGS_OWN}
 
     Default ``decay="l2"``: coupled, as torch.optim.Adam.
     """

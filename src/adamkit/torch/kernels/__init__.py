@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import torch
 
-from adamkit.rules import ALGORITHMS, AdamScalars, SGDScalars  # noqa: F401 (the scalars are re-exported)
+from adamkit.rules import ALGORITHMS, STATE_FORMATS, AdamScalars, SGDScalars  # noqa: F401 (the scalars are re-exported)
 
 FLOATS = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
 HALF = frozenset({torch.float16, torch.bfloat16})
@@ -74,6 +74,7 @@ class Kernel:
     dtypes: frozenset  # param dtypes it updates
     flat: bool  # indexes memory flat: param, grad and states must be dense with equal strides
     state_dtypes: frozenset = frozenset()  # float dtypes it keeps moments in apart from the param's
+    state_formats: frozenset = frozenset()  # quantized formats (names in adamkit.rules.STATE_FORMATS) it keeps
     roundings: frozenset = frozenset({"nearest"})  # how it can write half-precision params
     sparse: bool = False  # takes sparse gradients (SGD)
     autograd: bool = False  # autograd flows through its step (differentiable=True)
@@ -102,14 +103,17 @@ class Kernel:
         return self.devices is None or device_type in self.devices or self.interpreter and _interpreted(device_type)
 
     def keeps(self, state_dtype, dtype):
-        """Whether it can keep moments in ``state_dtype`` (None: the param's) for ``dtype`` params."""
+        """Whether it can keep moments in ``state_dtype`` (None: the param's; a name: a quantized
+        format) for ``dtype`` params."""
+        if isinstance(state_dtype, str):
+            return state_dtype in self.state_formats
         return state_dtype is None or state_dtype == dtype or state_dtype in self.state_dtypes
 
 
 KERNELS = {k.name: k for k in (
     Kernel("reference", "one tensor at a time through adamkit.rules, fp32 math for half params (the oracle)",
-           frozenset(ALGORITHMS), None, FLOATS, flat=False, state_dtypes=FLOATS, roundings=ALL_ROUNDINGS,
-           sparse=True, autograd=True),
+           frozenset(ALGORITHMS), None, FLOATS, flat=False, state_dtypes=FLOATS, state_formats=frozenset(STATE_FORMATS),
+           roundings=ALL_ROUNDINGS, sparse=True, autograd=True),
     Kernel("foreach", "torch's _foreach_* multi-tensor ops, math in the param dtype",
            frozenset({"adam", "sgd"}), None, FLOATS, flat=False, roundings=ALL_ROUNDINGS, math="param"),
     Kernel("fused", "torch's fused Adam/AdamW kernel, every decay mode mapped onto it",
@@ -176,6 +180,8 @@ def shortfall(kernel, need):
     if need.dtype in HALF and need.rounding not in kernel.roundings:
         return f"it rounds half-precision params to nearest only, not rounding={need.rounding!r}"
     if not kernel.keeps(need.state_dtype, need.dtype):
+        if isinstance(need.state_dtype, str):
+            return f"it cannot keep state_dtype={need.state_dtype!r} (a quantized format)"
         return f"it cannot keep state_dtype={need.state_dtype} for {need.dtype} params"
     if need.sparse and not kernel.sparse:
         return "it takes dense gradients only"

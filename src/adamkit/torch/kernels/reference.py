@@ -2,13 +2,15 @@
 its rule in :mod:`adamkit.rules`, so every algorithm has this kernel without code of its own.
 
 Half-precision params and states are updated in float32 and rounded once on store, so this
-path is at least as accurate as torch.optim's for-loop. It takes any layout, any device,
+path is at least as accurate as torch.optim's for-loop. A quantized moment
+(:class:`adamkit.rules.Quantized`, ``state_dtype="8bit"`` or ``"4bit"``) is dequantized to
+float32, goes through the rule, and is requantized into its codes and scales. It takes any layout, any device,
 sparse SGD gradients, and lets autograd flow through the step (``differentiable=True``).
 """
 
 import torch
 
-from adamkit.rules import ALGORITHMS
+from adamkit.rules import ALGORITHMS, Quantized
 from adamkit.torch.kernels import rounding as rnd
 
 
@@ -17,6 +19,8 @@ def _opmath(t):
     a copy, since the tensor is overwritten in place after the math has read it."""
     if t is None:
         return None
+    if isinstance(t, Quantized):  # a quantized moment: its float32 value
+        return t.value()
     if t.dtype in (torch.float16, torch.bfloat16):
         return t.float()
     return t.clone() if torch.is_grad_enabled() and t.layout == torch.strided else t
@@ -38,6 +42,8 @@ def _param(p, i, rounding):
 
 def _store(slot, old, new, p):
     """Write a slot's new value; returns the tensor that holds it (new where there was none)."""
+    if isinstance(old, Quantized):  # requantized: codes and scales in place
+        return old.store(new)
     if not slot.lazy:
         return old.copy_(new) if old is not None else None
     if new is None:
