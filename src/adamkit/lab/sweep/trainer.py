@@ -42,9 +42,14 @@ def train_cell(spec: SweepSpec, cell, run_dir):
         os.rename(attempt, run_dir)
         shutil.rmtree(old, ignore_errors=True)
     selection = "val" if result.final.get("val") else "test"
+    steps, values = result.curve(selection, result.primary)
     return {"metric": result.primary, "higher_is_better": result.higher_is_better, "selection": selection,
             "val": result.final.get(selection, {}), "test": result.final.get("test", {}),
-            "diverged": result.diverged, "reason": result.diverged_reason}
+            "diverged": result.diverged, "reason": result.diverged_reason,
+            "curve": list(zip(steps, values)),  # the selection metric at each evaluation
+            "settings": {"task": spec.task, "optimizer": cell.optimizer, "lr": result.settings["lr"],
+                         "weight_decay": result.settings["weight_decay"], "decay": result.settings["decay"],
+                         "seed": cell.seed}}
 
 
 def task_direction(task):
