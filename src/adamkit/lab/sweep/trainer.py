@@ -16,8 +16,9 @@ def run_config(spec: SweepSpec, cell):
                      model=spec.model, data=spec.data, threads=1)
 
 
-def train_cell(spec: SweepSpec, cell, run_dir):
-    """Train ``cell``; write its metrics.csv and summary.json to ``run_dir``; return the outcome.
+def train_cell(spec: SweepSpec, cell, run_dir, tensorboard=None):
+    """Train ``cell``; write its metrics.csv and summary.json to ``run_dir`` (and its TensorBoard
+    scalars to ``tensorboard/<run_dir's name>``); return the outcome.
 
     Cells are chosen on the val split; a task without one is chosen on test, and the
     outcome says so (``selection``).
@@ -25,6 +26,10 @@ def train_cell(spec: SweepSpec, cell, run_dir):
     from adamkit.lab.run import FIELDS, run
 
     result = run(run_config(spec, cell))
+    if tensorboard is not None:
+        from adamkit.lab.board import write
+
+        write(tensorboard, run_dir.name, result)
     attempt = run_dir.with_name(f".{run_dir.name}.attempt-{uuid.uuid4().hex[:8]}")
     with atomic_directory(attempt) as tmp:
         rows = CsvRows(tmp / "metrics.csv", FIELDS)
