@@ -70,3 +70,13 @@ def test_compare_and_sweep_write_one_board_per_run(command, tmp_path):
     scalars = _scalars(run_dir)
     steps = sorted(step for tag, step in scalars if tag == "test/accuracy")
     assert steps and steps[-1] == 20 and ("final/test/accuracy", 0) in scalars
+
+
+def test_an_unwritable_tensorboard_directory_is_one_line(tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "out"
+    assert cli.main([*COMMANDS["run"], "--out", str(out), "--tensorboard", str(tmp_path / "file" / "tb")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--tensorboard" in err and "cannot be written" in err
+    assert not out.exists()

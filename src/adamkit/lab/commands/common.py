@@ -107,6 +107,11 @@ def tensorboard_dir(args):
     missing = available()
     if missing:
         raise UsageError(missing)
+    where = Path(args.tensorboard)
+    while not where.exists():
+        where = where.parent
+    if not where.is_dir() or not os.access(where, os.W_OK | os.X_OK):
+        raise UsageError(f"--tensorboard {args.tensorboard!r} cannot be written (no write access to {str(where)!r})")
     return args.tensorboard
 
 
