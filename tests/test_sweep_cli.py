@@ -280,3 +280,41 @@ def test_tpe_search_resumes_to_the_asked_number_of_trials(tmp_path):
     assert cli.main(argv) == 0  # finished: nothing more is trained
     with open(out / "sweep.csv") as f:
         assert list(csv.DictReader(f)) == rows
+
+
+def _assert_dashboard_ready(trial, task="cancer"):
+    """What optuna-dashboard shows: the learning curve as intermediate values, the settings as attributes."""
+    steps = list(trial.intermediate_values)
+    assert steps and steps == sorted(steps) and len(set(steps)) == len(steps)
+    outcome, attrs = trial.user_attrs["outcome"], trial.user_attrs
+    assert attrs["task"] == task and attrs["optimizer"] in ("adamw", "adamw-independent")
+    assert attrs["decay"] in ("decoupled", "independent") and attrs["lr"] > 0 and attrs["weight_decay"] > 0
+    if outcome.get("diverged") or any(s.get("diverged") for s in outcome.get("seeds", ())):
+        assert attrs["diverged"]
+    else:
+        assert "diverged" not in attrs
+        assert trial.intermediate_values[steps[-1]] == pytest.approx(trial.value)
+
+
+def test_grid_trials_open_in_optuna_dashboard(finished):
+    trials = [t for t in _study(finished).trials if t.state.name == "COMPLETE"]
+    assert len(trials) >= CELLS
+    for t in trials:
+        _assert_dashboard_ready(t)
+        assert isinstance(t.user_attrs["seed"], int)
+
+
+def test_tpe_trials_open_in_optuna_dashboard(tmp_path):
+    out = tmp_path / "tpe"
+    assert cli.main(["sweep", *GRID, "--search", "tpe", "--trials", "2", "--jobs", "1", "--out", str(out)]) == 0
+    storage = st.open_storage(st.default_url(out))
+    import optuna
+
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage) if "-tpe-" in s.study_name]
+    assert len(names) == 2
+    for name in names:
+        trials = [t for t in st.open_study(storage, name).trials if t.state.name == "COMPLETE"]
+        assert len(trials) == 2
+        for t in trials:
+            _assert_dashboard_ready(t)
+            assert t.user_attrs["seeds"] == 1

@@ -92,6 +92,29 @@ def add_run_options(parser, plural=False, fields=None, task=True, **defaults):
                             help=f"{option.help} (default: {said})" if said is not None else option.help)
 
 
+def add_tensorboard(parser):
+    parser.add_argument("--tensorboard", metavar="DIR", help="also write each run's metrics (scalars) and settings "
+                        "(hparams) for TensorBoard, one subdirectory of DIR per run; needs the tensorboard package")
+
+
+def tensorboard_dir(args):
+    """``--tensorboard``'s directory, or None; a UsageError, before anything is trained, where the
+    tensorboard package is missing."""
+    if getattr(args, "tensorboard", None) is None:
+        return None
+    from adamkit.lab.board import available
+
+    missing = available()
+    if missing:
+        raise UsageError(missing)
+    where = Path(args.tensorboard)
+    while not where.exists():
+        where = where.parent
+    if not where.is_dir() or not os.access(where, os.W_OK | os.X_OK):
+        raise UsageError(f"--tensorboard {args.tensorboard!r} cannot be written (no write access to {str(where)!r})")
+    return args.tensorboard
+
+
 def run_config(args, **fields):
     from adamkit.lab.run import RUN_OPTIONS, RunConfig
 

@@ -7,12 +7,14 @@ from adamkit.lab.commands.common import (
     UsageError,
     add_out,
     add_run_options,
+    add_tensorboard,
     checked,
     names,
     output,
     progress_bar,
     run_config,
     saving,
+    tensorboard_dir,
 )
 
 
@@ -30,6 +32,7 @@ def add_parser(subparsers):
                    "(default: --dtype with --rounding)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per variant: 0, 1, ... (default 3)")
     p.add_argument("--jobs", type=int, help="parallel processes (default: the cores)")
+    add_tensorboard(p)
     add_out(p, "compare")
     p.set_defaults(func=main)
 
@@ -56,6 +59,7 @@ def main(args):
         run_config(args, seed=0), optimizers=names(args.optimizers), inits=inits,
         schedules=names(args.schedules), seeds=args.seeds,
         precisions=names(args.precisions) if args.precisions is not None else (None,)))
+    board_dir = tensorboard_dir(args)
     task = TASKS[config.base.task]
     runs = config.runs()
     out, unique = output(args, f"compare-{task.name}")
@@ -68,6 +72,10 @@ def main(args):
                 with progress_bar(len(runs), args.quiet, desc=f"{task.name}: runs") as bar:
                     def finished(result):
                         rows.write(result.records)
+                        if board_dir is not None:
+                            from adamkit.lab.board import run_name, write
+
+                            write(board_dir, run_name(result.config, result.settings), result)
                         bar.update(1)
 
                     results = compare.compare(config, jobs=args.jobs, on_result=finished)

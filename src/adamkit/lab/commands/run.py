@@ -3,7 +3,17 @@ summary.json and curves.png."""
 
 from dataclasses import asdict
 
-from adamkit.lab.commands.common import add_out, add_run_options, checked, output, progress_bar, run_config, saving
+from adamkit.lab.commands.common import (
+    add_out,
+    add_run_options,
+    add_tensorboard,
+    checked,
+    output,
+    progress_bar,
+    run_config,
+    saving,
+    tensorboard_dir,
+)
 
 
 def add_parser(subparsers):
@@ -11,6 +21,7 @@ def add_parser(subparsers):
                               description="Train one task with one optimizer, init and schedule; write the "
                               "metrics as they come, a summary and the learning curves.")
     add_run_options(p)
+    add_tensorboard(p)
     add_out(p, "run")
     p.set_defaults(func=main)
 
@@ -31,18 +42,31 @@ def main(args):
     from adamkit.lab.tasks import TASKS
 
     config = checked(lambda: run_config(args))
+    board_dir = tensorboard_dir(args)
     settings = config.resolved()
     out, unique = output(args, f"run-{config.task}")
     target = atomic_directory(out, unique)
+    board = None
+    if board_dir is not None:
+        from adamkit.lab.board import Board, run_name
+
+        board = Board(board_dir, run_name(config, settings))
+
+    def on_eval(step, new):
+        rows.write(new)
+        if board:
+            board.scalars(new)
     try:
         with target as tmp:
             write_json(tmp / "config.json", {**asdict(config), "resolved": settings})
             rows = CsvRows(tmp / "metrics.csv", FIELDS)
             try:
                 with progress_bar(settings["steps"], args.quiet, desc=f"{config.task} {config.optimizer}") as bar:
-                    result = run(config, on_eval=lambda step, new: rows.write(new), progress=bar.update)
+                    result = run(config, on_eval=on_eval, progress=bar.update)
             finally:
                 rows.close()
+            if board:
+                board.finish(result)
             summary = result.summary()
             write_json(tmp / "summary.json", summary)
             title = (f"{config.task}: {config.optimizer}, lr={settings['lr']:g}, wd={settings['weight_decay']:g}, "

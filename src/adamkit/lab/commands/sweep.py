@@ -4,7 +4,14 @@ import os
 import sys
 from pathlib import Path
 
-from adamkit.lab.commands.common import Terminated, UsageError, add_run_options, saving
+from adamkit.lab.commands.common import (
+    Terminated,
+    UsageError,
+    add_run_options,
+    add_tensorboard,
+    saving,
+    tensorboard_dir,
+)
 
 # Where the AdamW paper's picture shows: on mnist1d, the MLP with BatchNorm (scale-invariant weights);
 # the plain MLP and the CNN draw other pictures.
@@ -46,6 +53,7 @@ def add_parser(subparsers):
     p.add_argument("--out", help="sweep directory (default runs/sweep-<task>-<settings hash>); rerun with the "
                    "same one to continue")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    add_tensorboard(p)
     p.set_defaults(func=main)
 
 
@@ -92,6 +100,7 @@ def main(args):
     except ValueError as e:
         raise UsageError(str(e)) from None
     url = storage_url(args)
+    board_dir = tensorboard_dir(args)
     for name in ("jobs", "heartbeat"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -119,7 +128,8 @@ def main(args):
 
     try:
         summary = sweep.run_sweep(spec, out, storage=url, jobs=jobs, heartbeat=args.heartbeat,
-                                  confirm=args.confirm, margin=args.edge_margin, progress=progress)
+                                  confirm=args.confirm, margin=args.edge_margin, progress=progress,
+                                  tensorboard=board_dir)
     except (SweepMismatch, StorageError) as e:
         raise UsageError(str(e)) from None
     except OSError as e:

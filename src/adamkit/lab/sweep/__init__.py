@@ -38,12 +38,13 @@ def validate(spec: SweepSpec):
 
 
 def run_sweep(spec: SweepSpec, out, *, storage=None, jobs=1, heartbeat=st.DEFAULT_HEARTBEAT, confirm=0,
-              margin=None, objective=None, direction=None, progress=None):
+              margin=None, objective=None, direction=None, progress=None, tensorboard=None):
     """Train the sweep (or what is left of it), then write its outputs. Returns the summary dict.
 
     ``objective(cell, run_dir)``: the trial function (default: train with
     :func:`adamkit.lab.run.run`); ``direction``: ``(metric, higher_is_better)`` of the
-    task (default: read from the task). ``progress(stage, done, total)``.
+    task (default: read from the task). ``progress(stage, done, total)``. ``tensorboard``: a
+    directory for each trained cell's TensorBoard scalars and hparams (the default objective).
     """
     from adamkit.lab import findings
     from adamkit.lab.run import clean
@@ -52,7 +53,7 @@ def run_sweep(spec: SweepSpec, out, *, storage=None, jobs=1, heartbeat=st.DEFAUL
 
     out = Path(out)
     _, higher = direction or task_direction(spec.task)
-    objective = objective or functools.partial(train_cell, spec)
+    objective = objective or functools.partial(train_cell, spec, tensorboard=tensorboard)
     store, study = runner.prepare(out, spec, storage, heartbeat, "maximize" if higher else "minimize")
 
     def stage(name):

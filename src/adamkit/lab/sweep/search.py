@@ -27,17 +27,22 @@ def _objective(spec, optimizer, train, out, higher):
         wds = spec.weight_decays
         lr = float(f"{trial.suggest_float('lr', min(spec.lrs), max(spec.lrs), log=True):.6g}")
         wd = float(f"{trial.suggest_float('weight_decay', min(wds), max(wds), log=True):.6g}")
-        seeds, started = [], time.perf_counter()
+        seeds, curves, started = [], [], time.perf_counter()
         for seed in range(spec.seeds):
             cell = Cell(optimizer, lr, wd, seed, "tpe")
             run_dir = Path(out) / "runs" / f"{cell.slug}-t{trial.number}"
             o = train(cell, run_dir)
             seeds.append({"seed": seed, "val": o["val"].get(o["metric"]), "test": o["test"].get(o["metric"]),
                           "diverged": bool(o["diverged"]), "reason": o.get("reason"), "run_dir": str(run_dir)})
+            curves.append(o.get("curve"))
         vals = [s["val"] for s in seeds]
         trial.set_user_attr("outcome", {"optimizer": optimizer, "metric": o["metric"],
                                         "selection": o.get("selection", "val"), "seeds": seeds,
                                         "seconds": time.perf_counter() - started})
+        gone = [s for s in seeds if s["diverged"]]
+        settings = {k: v for k, v in (o.get("settings") or {}).items() if k != "seed"}
+        st.publish(trial, {"settings": {**settings, "seeds": spec.seeds}, "diverged": bool(gone),
+                           "reason": gone[0]["reason"] if gone else None}, curves)
         if any(s["diverged"] or v is None or not math.isfinite(v) for s, v in zip(seeds, vals)):
             return -math.inf if higher else math.inf
         return sum(vals) / len(vals)

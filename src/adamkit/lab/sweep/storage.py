@@ -225,6 +225,25 @@ def _finite(x):
     return x if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
 
 
+def publish(trial, outcome, curves=None):
+    """What optuna-dashboard shows of a trial: its settings and diverged reason as user
+    attributes, and its learning curve (the metric the sweep selects on, at each evaluation)
+    as intermediate values. ``curves``: one ``[(step, value), ...]`` per seed, averaged at the
+    steps every seed reached with a finite value (default: the outcome's own curve)."""
+    for key, value in (outcome.get("settings") or {}).items():
+        trial.set_user_attr(key, value)
+    if outcome.get("diverged"):
+        trial.set_user_attr("diverged", outcome.get("reason") or "diverged")
+    curves = [c for c in (curves if curves is not None else [outcome.get("curve")]) if c]
+    if not curves:
+        return
+    points = [{int(step): _finite(value) for step, value in c} for c in curves]
+    for step in sorted(set.intersection(*(set(p) for p in points))):
+        values = [p[step] for p in points]
+        if all(v is not None for v in values):
+            trial.report(sum(values) / len(values), step)
+
+
 class _Heartbeat:
     """Beats for one trial every ``interval`` seconds in a thread, from before the pop to the tell.
 
@@ -338,6 +357,7 @@ class Queue:
                          "seconds": time.perf_counter() - started,
                          "run_dir": str(run_dir), "host": socket.gethostname()}
                 trial.set_user_attr("outcome", attrs)  # one write: each is a transaction
+                publish(trial, outcome)
                 value = _finite(outcome["val"].get(outcome["metric"]))
                 if value is None:  # diverged: the worst value, so that a search never prefers it
                     value = -math.inf if higher_is_better else math.inf

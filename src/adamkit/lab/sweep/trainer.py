@@ -16,8 +16,9 @@ def run_config(spec: SweepSpec, cell):
                      model=spec.model, data=spec.data, threads=1)
 
 
-def train_cell(spec: SweepSpec, cell, run_dir):
-    """Train ``cell``; write its metrics.csv and summary.json to ``run_dir``; return the outcome.
+def train_cell(spec: SweepSpec, cell, run_dir, tensorboard=None):
+    """Train ``cell``; write its metrics.csv and summary.json to ``run_dir`` (and its TensorBoard
+    scalars to ``tensorboard/<run_dir's name>``); return the outcome.
 
     Cells are chosen on the val split; a task without one is chosen on test, and the
     outcome says so (``selection``).
@@ -25,6 +26,10 @@ def train_cell(spec: SweepSpec, cell, run_dir):
     from adamkit.lab.run import FIELDS, run
 
     result = run(run_config(spec, cell))
+    if tensorboard is not None:
+        from adamkit.lab.board import write
+
+        write(tensorboard, run_dir.name, result)
     attempt = run_dir.with_name(f".{run_dir.name}.attempt-{uuid.uuid4().hex[:8]}")
     with atomic_directory(attempt) as tmp:
         rows = CsvRows(tmp / "metrics.csv", FIELDS)
@@ -42,9 +47,14 @@ def train_cell(spec: SweepSpec, cell, run_dir):
         os.rename(attempt, run_dir)
         shutil.rmtree(old, ignore_errors=True)
     selection = "val" if result.final.get("val") else "test"
+    steps, values = result.curve(selection, result.primary)
     return {"metric": result.primary, "higher_is_better": result.higher_is_better, "selection": selection,
             "val": result.final.get(selection, {}), "test": result.final.get("test", {}),
-            "diverged": result.diverged, "reason": result.diverged_reason}
+            "diverged": result.diverged, "reason": result.diverged_reason,
+            "curve": list(zip(steps, values)),  # the selection metric at each evaluation
+            "settings": {"task": spec.task, "optimizer": cell.optimizer, "lr": result.settings["lr"],
+                         "weight_decay": result.settings["weight_decay"], "decay": result.settings["decay"],
+                         "seed": cell.seed}}
 
 
 def task_direction(task):
