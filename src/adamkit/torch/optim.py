@@ -131,6 +131,13 @@ def _rounding_defaults(rounding, rounding_seed):
     return dict(rounding=rounding, rounding_seed=torch.initial_seed() if rounding_seed is None else int(rounding_seed))
 
 
+def _check_moments(group):
+    """What Adam-like groups share: two betas, eps and the state's storage."""
+    _checks.check_betas(group["betas"])
+    _checks.check_eps(group["eps"])
+    _checks.check_choice(group.get("state_dtype"), "state_dtype", _STATE_DTYPES)
+
+
 class Plan(list):
     """Rows of :meth:`explain`: which kernel updates each tensor, and why."""
 
@@ -537,9 +544,7 @@ class Adam(_Base):
 
     def _check_group(self, group):
         super()._check_group(group)
-        _checks.check_betas(group["betas"])
-        _checks.check_eps(group["eps"])
-        _checks.check_choice(group.get("state_dtype"), "state_dtype", _STATE_DTYPES)
+        _check_moments(group)
 
     def _scalar_bundle(self, group, lr, terms):
         beta1, beta2 = group["betas"]
@@ -658,9 +663,7 @@ class StableAdamW(_Base):
 
     def _check_group(self, group):
         super()._check_group(group)
-        _checks.check_betas(group["betas"])
-        _checks.check_eps(group["eps"])
-        _checks.check_choice(group.get("state_dtype"), "state_dtype", _STATE_DTYPES)
+        _check_moments(group)
 
     def _scalar_bundle(self, group, lr, terms):
         beta1, beta2 = group["betas"]
